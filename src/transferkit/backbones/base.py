@@ -1,0 +1,161 @@
+"""The backbone contract: a frozen-or-trainable feature extractor that declares its inputs.
+
+A backbone is an ``nn.Module`` mapping a prepared batch to features ``(N, feature_dim)``.
+It declares its modality, its preprocessing (so features are reproducible and cacheable),
+and its ordered layer groups (so later strategies can freeze "the first k").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._io import sha256_hex
+from ..errors import TransferkitError
+
+MODALITIES = ("image", "text", "tabular")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How raw inputs become model inputs. JSON-serialisable; part of the cache key."""
+
+    modality: str
+    image_size: int | None = None  # images are resized to image_size x image_size (RGB)
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    max_length: int | None = None  # text: tokens per input, longer inputs are truncated
+    tokenizer: str | None = None  # text: tokenizer identity (folder or hub id)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        data = dict(data)
+        for key in ("mean", "std"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+@dataclass
+class LayerGroup:
+    """A named, ordered slice of the backbone (input side first)."""
+
+    name: str
+    modules: list[nn.Module]
+
+    def parameters(self) -> list[nn.Parameter]:
+        return [p for m in self.modules for p in m.parameters()]
+
+
+class Backbone(nn.Module):
+    """Base class. Subclasses set ``name``, ``preprocessing``, ``feature_dim`` and implement
+    :meth:`prepare`, :meth:`forward` and :meth:`layer_groups`."""
+
+    name: str
+    preprocessing: Preprocessing
+    feature_dim: int
+    #: Whether the ONNX Runtime fast path applies (fixed-shape image inputs).
+    onnx_exportable: bool = False
+    #: Digest of the weights file the backbone was loaded from ("" = hash the tensors).
+    _digest: str = ""
+
+    @property
+    def modality(self) -> str:
+        return self.preprocessing.modality
+
+    def prepare(self, items: Sequence[Any]) -> dict[str, torch.Tensor]:
+        """Turn raw items (image arrays, strings) into the keyword tensors of :meth:`forward`."""
+        raise NotImplementedError
+
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:  # (N, feature_dim)
+        raise NotImplementedError
+
+    def layer_groups(self) -> list[LayerGroup]:
+        raise NotImplementedError
+
+    def weights_digest(self) -> str:
+        """A digest of the weights: the loaded file's digest, else a digest of the tensors."""
+        if self._digest:
+            return self._digest
+        h = []
+        for key, tensor in sorted(self.state_dict().items()):
+            arr = tensor.detach().cpu().float().numpy()
+            h.append(f"{key}:{arr.shape}:{float(np.float64(arr.sum())):.8e}")
+        return sha256_hex(*h)
+
+    def fingerprint(self) -> str:
+        """Identity of (architecture, weights, preprocessing): the feature-cache key prefix."""
+        return sha256_hex(
+            self.name,
+            self.weights_digest(),
+            json.dumps(self.preprocessing.to_dict(), sort_keys=True),
+        )[:24]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "modality": self.modality,
+            "feature_dim": self.feature_dim,
+            "preprocessing": self.preprocessing.to_dict(),
+            "layer_groups": [g.name for g in self.layer_groups()],
+        }
+
+
+def split_at_largest_modulelist(model: nn.Module) -> list[LayerGroup]:
+    """Generic layer groups: what precedes the longest ``ModuleList``, each of its blocks, the rest.
+
+    Works for BERT/ViT-style encoders (``encoder.layer``), timm (``blocks``) and similar.
+    """
+    best_name, best = None, None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.ModuleList) and (best is None or len(module) > len(best)):
+            best_name, best = name, module
+    if best is None:
+        return [LayerGroup("all", [model])]
+    block_ids = {id(m) for m in best.modules()}
+    before: list[nn.Module] = []
+    after: list[nn.Module] = []
+    seen_blocks = False
+    for _name, child in _leaf_children(model, best_name):
+        if id(child) in block_ids:
+            seen_blocks = True
+            continue
+        (after if seen_blocks else before).append(child)
+    groups = [LayerGroup("embeddings", before)] if before else []
+    groups += [LayerGroup(f"block{i}", [blk]) for i, blk in enumerate(best)]
+    if after:
+        groups.append(LayerGroup("head", after))
+    return groups
+
+
+def _leaf_children(model: nn.Module, target: str) -> list[tuple[str, nn.Module]]:
+    """Children of ``model`` expanded along the path to ``target`` (in registration order)."""
+    out: list[tuple[str, nn.Module]] = []
+    for name, child in model.named_children():
+        if target == name:
+            out.extend((f"{name}.{i}", blk) for i, blk in enumerate(child))
+        elif target.startswith(name + "."):
+            sub = _leaf_children(child, target[len(name) + 1 :])
+            out.extend((f"{name}.{n}", m) for n, m in sub)
+        else:
+            out.append((name, child))
+    return out
+
+
+def check_modality(backbone: Backbone, modality: str) -> None:
+    if backbone.modality != modality:
+        raise TransferkitError(
+            f"backbone '{backbone.name}' takes {backbone.modality} inputs but the data is "
+            f"{modality}",
+            f"pick a {modality} backbone (see `transferkit backbones`)",
+        )

@@ -1,0 +1,245 @@
+"""``transferkit`` command line: demo, fit, predict, evaluate, backbones.
+
+Errors the user can fix print one line (``error: problem -- fix``) and exit 2;
+``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import TransferkitError
+
+
+def _data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label-column", default="label", help="table label column [label]")
+    p.add_argument("--text-column", help="table column holding text")
+    p.add_argument("--image-column", help="table column holding image paths")
+
+
+def _load(path: str, args: argparse.Namespace):
+    from .data import load_dataset
+
+    return load_dataset(
+        path,
+        label_column=args.label_column,
+        text_column=args.text_column,
+        image_column=args.image_column,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="transferkit",
+        description="Transfer learning that tells you, with numbers, whether reuse helped.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="offline demo: transfer vs. from scratch on digits")
+    demo.add_argument("--seeds", type=int, default=3)
+
+    fit = sub.add_parser("fit", help="train transfer (frozen backbone + new head) and baseline")
+    fit.add_argument("data", help="folder of class sub-folders, .csv/.tsv/.parquet, .npz, .mat")
+    fit.add_argument("--backbone", default=None, help="see `transferkit backbones` "
+                     "[efficientnet_lite0 for images, minilm for text]")
+    fit.add_argument("--out", required=True, help="run directory to write")
+    fit.add_argument("--head", default="logistic", help="logistic | mlp [logistic]")
+    fit.add_argument("--test", help="a separate labelled test set (else a stratified split)")
+    fit.add_argument("--test-size", type=float, default=0.2)
+    fit.add_argument("--val-size", type=float, default=0.2)
+    fit.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2 [0]")
+    fit.add_argument("--labels-per-class", type=int, help="use at most N labels per class")
+    fit.add_argument("--no-baseline", action="store_true", help="skip the from-scratch run")
+    fit.add_argument("--threshold-metric", default="f1",
+                     help="binary: metric the threshold maximises on validation [f1]")
+    fit.add_argument("--batch-size", type=int)
+    fit.add_argument("--engine", default="auto", help="auto | onnx | torch [auto]")
+    fit.add_argument("--no-cache", action="store_true", help="don't read/write the feature cache")
+    _data_options(fit)
+
+    pred = sub.add_parser("predict", help="write predictions (label + probabilities) to CSV")
+    pred.add_argument("run_dir")
+    pred.add_argument("inputs", help="image file/folder, text file (one per line), or a table")
+    pred.add_argument("--output", "-o", help="CSV to write [stdout]")
+    pred.add_argument("--text-column")
+    pred.add_argument("--image-column")
+
+    ev = sub.add_parser("evaluate", help="metrics of a run dir on labelled data")
+    ev.add_argument("run_dir")
+    ev.add_argument("data")
+    _data_options(ev)
+
+    sub.add_parser("backbones", help="list backbones and whether they work here")
+    return parser
+
+
+def cmd_backbones(args: argparse.Namespace) -> int:
+    from .backbones import list_backbones
+
+    print(f"{'name':<22}{'modality':<12}{'status':<34}description")
+    for info in list_backbones():
+        name = info.name if info.name in ("efficientnet_lite0", "minilm") else f"{info.name}:<…>"
+        status = "available offline" if info.available() else (
+            "needs: pip install " + " ".join(info.requires))
+        print(f"{name:<22}{info.modality:<12}{status:<34}{info.description}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from ._io import write_json
+    from .run import compare
+
+    data = _load(args.data, args)
+    test = _load(args.test, args) if args.test else None
+    backbone = args.backbone or {"image": "efficientnet_lite0", "text": "minilm"}.get(
+        data.modality)
+    if backbone is None:
+        raise TransferkitError(
+            f"{args.data} holds {data.modality} features; no pretrained backbone reads those",
+            "pass image or text data, or features you extracted yourself to a scikit-learn model",
+        )
+    out = Path(args.out)
+    if out.exists() and not (out / "config.json").is_file() and any(out.iterdir()):
+        raise TransferkitError(f"{out} exists and is not a transferkit run dir",
+                               "choose another --out folder")
+    seeds = tuple(int(s) for s in str(args.seeds).split(",") if s.strip())
+    comparison = compare(
+        data,
+        backbone=backbone,
+        head=args.head,
+        seeds=seeds,
+        test_size=args.test_size,
+        val_size=args.val_size,
+        labels_per_class=args.labels_per_class,
+        baseline=not args.no_baseline,
+        test_data=test,
+        threshold_metric=args.threshold_metric or None,
+        batch_size=args.batch_size,
+        engine=args.engine,
+        cache=not args.no_cache,
+    )
+    print(f"data: {args.data} ({len(data)} samples, {data.modality}, "
+          f"{len(np.unique(data.y))} classes)")
+    print(f"protocol: {comparison.protocol}")
+    print(comparison.table())
+    comparison.model.save(out, metrics=comparison.to_json())
+    write_json(out / "metrics.json", comparison.to_json())
+    print(f"saved run to {out}")
+    return 0
+
+
+def _read_inputs(path: str, args: argparse.Namespace, modality: str):
+    """Inputs for predict: an image, a folder of images, a text file, or a table."""
+    from .data.images import IMAGE_SUFFIXES
+    from .data.loaders import load_table
+
+    p = Path(path)
+    if not p.exists():
+        raise TransferkitError(f"inputs not found: {p}", "check the path")
+    if p.is_dir():
+        files = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise TransferkitError(f"no images under {p}", "point at a folder of images")
+        return files, files
+    if p.suffix.lower() in IMAGE_SUFFIXES:
+        return [str(p)], [str(p)]
+    if p.suffix.lower() in (".csv", ".tsv", ".parquet", ".pq"):
+        ds = load_table(p, label_column=None, text_column=args.text_column,
+                        image_column=args.image_column)
+        return ds.X, [str(i) for i in range(len(ds))]
+    if modality != "text":
+        raise TransferkitError(
+            f"{p.name} is not an image or a table, but the model takes {modality} inputs",
+            "pass image files or a folder of images",
+        )
+    lines = [line.rstrip("\n") for line in p.read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line.strip()]
+    return lines, lines
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ._io import atomic_path
+    from .run import load_run
+
+    clf = load_run(args.run_dir)
+    X, ids = _read_inputs(args.inputs, args, clf.backbone_.modality)
+    proba = clf.predict_proba(X)
+    labels = clf.predict(X)
+    header = ["input", "label", *[f"p_{c}" for c in clf.classes_]]
+    rows = [[i, lab, *(f"{p:.6f}" for p in ps)] for i, lab, ps in zip(ids, labels, proba,
+                                                                       strict=True)]
+    if args.output:
+        with atomic_path(args.output) as tmp, open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows([header, *rows])
+        print(f"wrote {len(rows)} predictions to {args.output}")
+    else:
+        csv.writer(sys.stdout).writerows([header, *rows])
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .metrics import classification_metrics, format_table
+    from .run import _codes, load_run
+
+    clf = load_run(args.run_dir)
+    data = _load(args.data, args)
+    codes = _codes(clf.classes_, np.asarray(data.y))
+    m = classification_metrics(codes, clf.predict_proba(data.X), clf.threshold_)
+    print(f"{args.run_dir} on {args.data} ({m['n']} samples)")
+    print(format_table([(f"transfer ({clf.backbone_.name})", m)],
+                       ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro",
+                        "f1_macro", "roc_auc")))
+    print("confusion matrix (rows: true, columns: predicted; order: "
+          f"{', '.join(map(str, clf.classes_))}):")
+    for row in m["confusion_matrix"]:
+        print("  " + " ".join(f"{v:5d}" for v in row))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(seeds=args.seeds)
+    return 0
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "fit": cmd_fit,
+    "predict": cmd_predict,
+    "evaluate": cmd_evaluate,
+    "backbones": cmd_backbones,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if args.quiet:
+        os.environ["TRANSFERKIT_NO_PROGRESS"] = "1"
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except TransferkitError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The in-memory description of a labelled dataset, whatever its modality."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._io import file_digest, sha256_hex
+from ..errors import TransferkitError
+
+
+@dataclass
+class Dataset:
+    """Inputs plus labels.
+
+    ``X`` is, by modality: image -> list of paths/PIL images or a uint8 array (N, H, W[, C]);
+    text -> list of str; tabular -> float array (N, D). ``y`` holds the original labels
+    (strings or ints), ``split`` an optional user-given "train"/"val"/"test" per sample.
+    """
+
+    X: Any
+    y: np.ndarray | None
+    modality: str
+    name: str = "data"
+    split: np.ndarray | None = None
+    feature_names: list[str] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> Dataset:
+        idx = np.asarray(idx, dtype=int)
+        return Dataset(
+            X=take(self.X, idx),
+            y=None if self.y is None else self.y[idx],
+            modality=self.modality,
+            name=self.name,
+            split=None if self.split is None else self.split[idx],
+            feature_names=self.feature_names,
+            meta=self.meta,
+        )
+
+    @property
+    def classes(self) -> np.ndarray:
+        if self.y is None:
+            raise TransferkitError(f"{self.name} has no labels", "provide a label column")
+        return np.unique(self.y)
+
+
+def take(X: Any, idx: np.ndarray) -> Any:
+    """Index arrays, sparse matrices and lists alike."""
+    if isinstance(X, np.ndarray) or hasattr(X, "tocsr"):
+        return X[idx]
+    return [X[i] for i in idx]
+
+
+def infer_modality(X: Any) -> str:
+    """Guess the modality of raw inputs: text (strings), image (paths, PIL, 3-4-D arrays),
+    tabular (2-D numbers)."""
+    if isinstance(X, np.ndarray):
+        if X.dtype.kind in "US" or X.dtype == object and len(X) and isinstance(X[0], str):
+            return "text"
+        if X.ndim == 2 and X.dtype != object:
+            return "tabular"
+        if X.ndim in (3, 4):
+            return "image"
+    if hasattr(X, "tocsr"):
+        return "tabular"
+    if isinstance(X, Sequence | np.ndarray) and len(X):
+        first = X[0]
+        if isinstance(first, str):
+            suffix = os.path.splitext(first)[1].lower()
+            from .images import IMAGE_SUFFIXES
+
+            return "image" if suffix in IMAGE_SUFFIXES and os.path.exists(first) else "text"
+        if isinstance(first, os.PathLike) or isinstance(first, np.ndarray):
+            return "image"
+        if type(first).__module__.startswith("PIL"):
+            return "image"
+    raise TransferkitError(
+        f"cannot tell what kind of input a {type(X).__name__} is",
+        "pass a list of strings (text), image paths/arrays (image) or a 2-D array (tabular)",
+    )
+
+
+def item_digests(X: Any, modality: str) -> np.ndarray:
+    """One hex sha256 per input (file bytes for image paths): feature-cache keys, (N,) S64."""
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        arr = np.ascontiguousarray(X)
+        head = f"{arr.dtype}:{arr.shape[1:]}".encode()
+        return np.array(
+            [hashlib.sha256(head + row.tobytes()).hexdigest() for row in arr], dtype="S64"
+        )
+    out = []
+    for item in X:
+        if modality == "image" and isinstance(item, str | os.PathLike):
+            if not os.path.isfile(item):
+                raise TransferkitError(f"image file not found: {item}", "check the path")
+            out.append(file_digest(item))
+        elif isinstance(item, str):
+            out.append(sha256_hex("text", item))
+        elif isinstance(item, np.ndarray):
+            out.append(sha256_hex(str(item.dtype), str(item.shape), item.tobytes()))
+        elif type(item).__module__.startswith("PIL"):
+            out.append(sha256_hex(item.mode, str(item.size), item.tobytes()))
+        else:
+            out.append(sha256_hex(repr(item)))
+    return np.array(out, dtype="S64")

@@ -1,0 +1,205 @@
+"""Load a dataset from disk: a folder of class sub-folders, a CSV/TSV/Parquet table, or
+``.npz`` / ``.mat`` feature arrays. Loaders are registered by suffix."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import TransferkitError
+from .dataset import Dataset
+from .images import IMAGE_SUFFIXES
+
+SPLIT_NAMES = ("train", "val", "test")
+_LOADERS: dict[str, Callable[..., Dataset]] = {}
+
+
+def register_loader(*suffixes: str) -> Callable:
+    def deco(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
+        for s in suffixes:
+            _LOADERS[s] = fn
+        return fn
+
+    return deco
+
+
+def load_dataset(path: str | os.PathLike, **options: Any) -> Dataset:
+    """Load ``path``; ``options`` go to the format's loader (e.g. ``label_column``)."""
+    path = Path(path)
+    if not path.exists():
+        raise TransferkitError(f"data not found: {path}", "check the path")
+    key = "<dir>" if path.is_dir() else path.suffix.lower()
+    if key not in _LOADERS:
+        raise TransferkitError(
+            f"don't know how to read '{path.name}' ({key or 'no suffix'})",
+            "use a folder of class sub-folders, .csv/.tsv/.parquet, .npz or .mat",
+        )
+    ds = _LOADERS[key](path, **options)
+    validate_labels(ds)
+    return ds
+
+
+def validate_labels(ds: Dataset) -> None:
+    """At least two classes, no missing labels."""
+    if len(ds) == 0:
+        raise TransferkitError(f"{ds.name} holds no samples", "add data")
+    if ds.y is None:
+        return
+    if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in ds.y.tolist()):
+        raise TransferkitError(f"{ds.name} has samples without a label", "fill or drop them")
+    classes = np.unique(ds.y)
+    if len(classes) < 2:
+        raise TransferkitError(
+            f"{ds.name} has only one class ({classes[0]!r})",
+            "a classifier needs at least two classes of labelled samples",
+        )
+
+
+@register_loader("<dir>")
+def load_image_folder(path: Path, **_: Any) -> Dataset:
+    """``root/<class>/<image>``, or ``root/{train,val,test}/<class>/<image>`` for given splits."""
+    subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    given = [d for d in subdirs if d.name in SPLIT_NAMES]
+    parts = [(d.name, d) for d in given] if given else [(None, path)]
+    files, labels, splits = [], [], []
+    for split_name, root in parts:
+        for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+            for f in sorted(class_dir.rglob("*")):
+                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+                    files.append(str(f))
+                    labels.append(class_dir.name)
+                    splits.append(split_name)
+    if not files:
+        raise TransferkitError(
+            f"no images found under {path}",
+            "put images in one sub-folder per class (root/cat/1.jpg, root/dog/2.jpg)",
+        )
+    return Dataset(
+        X=files,
+        y=np.asarray(labels),
+        modality="image",
+        name=path.name,
+        split=np.asarray(splits) if given else None,
+    )
+
+
+@register_loader(".csv", ".tsv", ".parquet", ".pq")
+def load_table(
+    path: Path,
+    label_column: str | None = "label",
+    text_column: str | None = None,
+    image_column: str | None = None,
+    feature_columns: list[str] | None = None,
+    split_column: str | None = "split",
+    **_: Any,
+) -> Dataset:
+    """A table with a label column and either a text column, an image-path column (paths
+    relative to the table's folder), or numeric feature columns (all numeric by default)."""
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+    except ImportError as exc:
+        raise TransferkitError(
+            f"reading {path.name} needs pyarrow", "pip install transferkit[parquet]"
+        ) from exc
+    except Exception as exc:
+        raise TransferkitError(f"cannot parse {path}: {exc}", "check the file format") from exc
+    if label_column is not None and label_column not in df.columns:
+        raise TransferkitError(
+            f"{path.name} has no label column '{label_column}' (columns: "
+            f"{', '.join(map(str, df.columns[:10]))})",
+            "name it with --label-column",
+        )
+    y = None if label_column is None else df[label_column].to_numpy()
+    split = None
+    if split_column and split_column in df.columns:
+        split = df[split_column].astype(str).str.lower().to_numpy()
+    rest = df.drop(columns=[c for c in (label_column, split_column) if c in df.columns])
+    if text_column is None and image_column is None and feature_columns is None:
+        text_column, image_column = _guess_columns(rest)
+    for col in (text_column, image_column):
+        if col is not None and col not in rest.columns:
+            raise TransferkitError(f"{path.name} has no column '{col}'", "check the column name")
+    if image_column is not None:
+        X = [str((path.parent / str(p)).resolve()) for p in rest[image_column]]
+        return Dataset(X, y, "image", name=path.stem, split=split)
+    if text_column is not None:
+        X = rest[text_column].fillna("").astype(str).tolist()
+        return Dataset(X, y, "text", name=path.stem, split=split)
+    cols = feature_columns or [c for c in rest.columns if pd.api.types.is_numeric_dtype(rest[c])]
+    if not cols:
+        raise TransferkitError(
+            f"{path.name} has no numeric feature columns",
+            "name a text column (--text-column) or an image-path column (--image-column)",
+        )
+    X = rest[cols].to_numpy(dtype=np.float64)
+    return Dataset(check_finite(X, path.name), y, "tabular", name=path.stem, split=split,
+                   feature_names=[str(c) for c in cols])
+
+
+def _guess_columns(df: Any) -> tuple[str | None, str | None]:
+    lower = {str(c).lower(): c for c in df.columns}
+    for name in ("image", "image_path", "path", "filepath", "file", "filename"):
+        if name in lower:
+            return None, lower[name]
+    for name in ("text", "sentence", "sms", "review", "content"):
+        if name in lower:
+            return lower[name], None
+    return None, None
+
+
+@register_loader(".npz")
+def load_npz(path: Path, **_: Any) -> Dataset:
+    """Arrays ``X`` (N, D) and ``y`` (N,); also accepts ``features``/``labels``."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return _arrays_to_dataset(arrays, path)
+
+
+@register_loader(".mat")
+def load_mat(path: Path, **_: Any) -> Dataset:
+    """MATLAB files with ``X``/``fts``/``features`` and ``y``/``labels`` (Office-Caltech style)."""
+    from scipy.io import loadmat
+
+    try:
+        arrays = {k: v for k, v in loadmat(str(path)).items() if not k.startswith("__")}
+    except Exception as exc:
+        raise TransferkitError(f"cannot read {path} ({exc})", "check it is a MATLAB v5 file") \
+            from exc
+    return _arrays_to_dataset(arrays, path)
+
+
+def _arrays_to_dataset(arrays: dict[str, np.ndarray], path: Path) -> Dataset:
+    xk = next((k for k in ("X", "x", "fts", "features", "Xs", "Xt") if k in arrays), None)
+    yk = next((k for k in ("y", "Y", "labels", "label", "Ys", "Yt") if k in arrays), None)
+    if xk is None or yk is None:
+        raise TransferkitError(
+            f"{path.name} holds {sorted(arrays)}; expected feature and label arrays",
+            "save arrays named X and y",
+        )
+    X = np.asarray(arrays[xk], dtype=np.float64)
+    y = np.asarray(arrays[yk]).ravel()
+    if X.ndim != 2 or X.shape[0] != y.shape[0]:
+        raise TransferkitError(
+            f"{path.name}: {xk} has shape {X.shape} but {yk} has {y.shape[0]} labels",
+            "X must be (n_samples, n_features) with one label per row",
+        )
+    return Dataset(check_finite(X, path.name), y, "tabular", name=path.stem)
+
+
+def check_finite(X: np.ndarray, name: str) -> np.ndarray:
+    if not np.isfinite(X).all():
+        rows = int((~np.isfinite(X)).any(axis=1).sum())
+        raise TransferkitError(
+            f"{name} has NaN or infinite values in {rows} rows",
+            "impute or drop those rows before fitting",
+        )
+    return X

@@ -1,0 +1,23 @@
+"""User-facing errors.
+
+Every problem the user can fix (bad input, unknown name, wrong shapes) raises
+:class:`TransferkitError` with one line that names the problem and the fix. The CLI
+prints that line and exits non-zero; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+
+class TransferkitError(ValueError):
+    """A problem with the user's input, stated as ``problem -- fix``."""
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem} -- {fix}" if fix else problem)
+
+
+def check(condition: bool, problem: str, fix: str | None = None) -> None:
+    """Raise :class:`TransferkitError` unless ``condition`` holds."""
+    if not condition:
+        raise TransferkitError(problem, fix)

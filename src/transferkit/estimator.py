@@ -1,0 +1,200 @@
+"""scikit-learn-compatible estimators: transfer (frozen backbone + head) and from-scratch.
+
+>>> clf = TransferClassifier(backbone="minilm").fit(texts, y)      # doctest: +SKIP
+>>> clf.predict(["free prize, call now"])                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+
+from .backbones import Backbone, check_modality, load_backbone
+from .baselines import RAW_FEATURIZERS
+from .data.dataset import infer_modality, take
+from .errors import TransferkitError
+from .features import extract_features
+from .heads import make_head
+from .metrics import choose_threshold, decide
+
+_LOADED: dict[str, Backbone] = {}
+
+
+def shared_backbone(name: str | Backbone) -> Backbone:
+    """Load a frozen backbone once per process (estimators are cloned, e.g. per CV fold)."""
+    if isinstance(name, Backbone):
+        return name
+    if name not in _LOADED:
+        _LOADED[name] = load_backbone(name)
+    return _LOADED[name]
+
+
+class _HeadClassifier(ClassifierMixin, BaseEstimator):
+    """Shared fit/predict: featurise, fit the head (validation-selected), pick a threshold."""
+
+    head: Any
+    head_params: dict | None
+    validation_fraction: float
+    threshold_metric: str | None
+    random_state: int
+
+    def _features(self, X: Any, fitting: bool) -> Any:
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> _HeadClassifier:
+        """Fit on ``X``/``y``. Hyperparameters, early stopping and the binary threshold use
+        ``X_val``/``y_val`` if given, else a stratified ``validation_fraction`` of ``X``."""
+        y = np.asarray(y)
+        if len(X) != len(y):
+            raise TransferkitError(
+                f"{len(X)} inputs but {len(y)} labels", "pass one label per input"
+            )
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise TransferkitError(
+                f"the training labels hold one class only ({self.classes_[0]!r})",
+                "a classifier needs at least two classes",
+            )
+        codes = np.searchsorted(self.classes_, y)
+        train_idx, val_idx = self._validation_indices(codes, X_val is not None)
+        F = self._features(X, fitting=True) if X_val is None else None
+        if X_val is not None:
+            F_train = self._features(X, fitting=True)
+            F_val = self._features(X_val, fitting=False)
+            y_val = np.asarray(y_val)
+            unknown = set(np.unique(y_val)) - set(self.classes_)
+            if unknown:
+                raise TransferkitError(
+                    f"validation labels {sorted(unknown)} are not among the training classes",
+                    "every validation class must appear in training",
+                )
+            c_train, c_val = codes, np.searchsorted(self.classes_, y_val)
+        else:
+            F_train, c_train = take(F, train_idx), codes[train_idx]
+            F_val, c_val = (take(F, val_idx), codes[val_idx]) if len(val_idx) else (None, None)
+        self.head_ = make_head(self.head, **(self.head_params or {}))
+        self.head_.fit(F_train, c_train, len(self.classes_), F_val, c_val, seed=self.random_state)
+        self.threshold_ = None
+        if len(self.classes_) == 2 and self.threshold_metric and c_val is not None:
+            p_val = self.head_.predict_proba(F_val)[:, 1]
+            self.threshold_ = choose_threshold(c_val, p_val, self.threshold_metric)
+        self.n_validation_ = 0 if c_val is None else int(len(c_val))
+        return self
+
+    def _validation_indices(self, codes: np.ndarray, external: bool) -> tuple[np.ndarray, ...]:
+        idx = np.arange(len(codes))
+        counts = np.bincount(codes)
+        n_val = int(round(self.validation_fraction * len(codes)))
+        if external or self.validation_fraction <= 0 or counts.min() < 2 or n_val < len(counts):
+            return idx, idx[:0]  # too few samples to hold any out: fixed hyperparameters
+        tr, va = train_test_split(
+            idx, test_size=n_val, stratify=codes, random_state=self.random_state
+        )
+        return np.sort(tr), np.sort(va)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (N, n_classes), columns in ``classes_`` order."""
+        self._check_fitted()
+        return self.head_.predict_proba(self._features(X, fitting=False))
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[decide(self.predict_proba(X), self.threshold_)]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "head_"):
+            raise TransferkitError(
+                f"this {type(self).__name__} is not fitted yet", "call fit(X, y) first"
+            )
+
+
+class TransferClassifier(_HeadClassifier):
+    """Frozen pretrained backbone + a new head on its (cached) features.
+
+    Parameters: ``backbone`` (registry name, see ``transferkit backbones``), ``head``
+    ("logistic" or "mlp"), ``head_params`` (dict), ``validation_fraction`` (held out of the
+    training data for model selection when no validation set is passed), ``threshold_metric``
+    (binary: metric the decision threshold maximises on validation; None = 0.5),
+    ``batch_size``, ``engine`` ("auto", "onnx", "torch"), ``cache`` (feature cache on disk),
+    ``random_state``.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "efficientnet_lite0",
+        head: str = "logistic",
+        head_params: dict | None = None,
+        validation_fraction: float = 0.2,
+        threshold_metric: str | None = "f1",
+        batch_size: int | None = None,
+        engine: str = "auto",
+        cache: bool = True,
+        random_state: int = 0,
+    ):
+        self.backbone = backbone
+        self.head = head
+        self.head_params = head_params
+        self.validation_fraction = validation_fraction
+        self.threshold_metric = threshold_metric
+        self.batch_size = batch_size
+        self.engine = engine
+        self.cache = cache
+        self.random_state = random_state
+
+    def _features(self, X: Any, fitting: bool) -> np.ndarray:
+        if not hasattr(self, "backbone_"):
+            self.backbone_ = shared_backbone(self.backbone)
+        check_modality(self.backbone_, infer_modality(X))
+        return extract_features(
+            self.backbone_, X, batch_size=self.batch_size, engine=self.engine, cache=self.cache
+        )
+
+    def save(self, path: str | os.PathLike, **extra: Any) -> None:
+        """Write a run dir (config.json, head.safetensors, ``extra`` JSON files) atomically."""
+        from .run import save_run
+
+        self._check_fitted()
+        save_run(self, path, **extra)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TransferClassifier:
+        from .run import load_run
+
+        return load_run(path)
+
+
+class FromScratchClassifier(_HeadClassifier):
+    """The baseline: the same head on raw inputs (pixels, TF-IDF, numeric columns)."""
+
+    def __init__(
+        self,
+        head: str = "logistic",
+        head_params: dict | None = None,
+        validation_fraction: float = 0.2,
+        threshold_metric: str | None = "f1",
+        random_state: int = 0,
+    ):
+        self.head = head
+        self.head_params = head_params
+        self.validation_fraction = validation_fraction
+        self.threshold_metric = threshold_metric
+        self.random_state = random_state
+
+    def _features(self, X: Any, fitting: bool) -> Any:
+        modality = infer_modality(X)
+        if fitting:
+            self.modality_ = modality
+            self.featurizer_ = RAW_FEATURIZERS[modality]().fit(X)
+        elif modality != self.modality_:
+            raise TransferkitError(
+                f"this model was trained on {self.modality_} inputs, got {modality}",
+                f"pass {self.modality_} inputs",
+            )
+        return self.featurizer_.transform(X)
+
+    @property
+    def description(self) -> str:
+        return f"{self.featurizer_.description} + {self.head_.name} head"

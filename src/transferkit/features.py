@@ -1,0 +1,221 @@
+"""Feature extraction: batched, with a progress bar, cached on disk, fastest engine first.
+
+Images take the ONNX Runtime path when the backbone exports (measured ~4-7x faster than
+eager PyTorch on this CPU); text runs eager PyTorch with length-sorted batches (little
+padding). The cache key is backbone fingerprint + preprocessing + input content, so a second
+run on the same data extracts nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._io import atomic_path, cache_dir, sha256_hex
+from .backbones import Backbone
+from .data.dataset import item_digests
+from .errors import TransferkitError
+
+log = logging.getLogger("transferkit")
+
+#: Counts of items pushed through a backbone in this process (the cache tests read it).
+STATS = {"extracted": 0, "cache_hits": 0}
+
+ENGINES = ("auto", "onnx", "torch")
+
+
+def extract_features(
+    backbone: Backbone,
+    items: Sequence[Any] | np.ndarray,
+    batch_size: int | None = None,
+    engine: str = "auto",
+    cache: bool = True,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Features of ``items`` through ``backbone``: float32 (N, feature_dim).
+
+    With ``cache``, items already seen by this backbone (same content, same preprocessing)
+    are read from disk and only the others go through the model."""
+    if engine not in ENGINES:
+        raise TransferkitError(f"unknown engine '{engine}'", f"use one of {', '.join(ENGINES)}")
+    out = np.empty((len(items), backbone.feature_dim), dtype=np.float32)
+    todo = np.arange(len(items))
+    store = keys = None
+    if cache:
+        store = FeatureCache(cache_dir() / "features" / backbone.fingerprint())
+        keys = item_digests(items, backbone.modality)
+        found = store.lookup(keys, out)
+        todo = np.flatnonzero(~found)
+        STATS["cache_hits"] += int(found.sum())
+        if len(todo) == 0:
+            log.info("all %d features loaded from cache", len(items))
+            return out
+    run = _engine(backbone, engine)
+    bs = batch_size or (16 if backbone.modality == "image" else 64)
+    if backbone.modality == "text":
+        todo = todo[_length_order([items[i] for i in todo])]  # little padding per batch
+    desc = f"extracting {backbone.name} features"
+    with tqdm(total=len(todo), desc=desc, unit="item", disable=_no_progress(progress)) as bar:
+        for start in range(0, len(todo), bs):
+            sel = todo[start : start + bs]
+            out[sel] = run(backbone.prepare([items[i] for i in sel]))
+            bar.update(len(sel))
+    STATS["extracted"] += len(todo)
+    if store is not None:
+        store.add(keys[todo], out[todo])
+    return out
+
+
+class FeatureCache:
+    """Per-item feature store for one backbone fingerprint: shards of (keys, features).
+
+    Each extraction adds one shard (two ``.npy`` files, written atomically, read with mmap),
+    so subsets, re-runs and seeds reuse what any earlier run extracted."""
+
+    def __init__(self, root: os.PathLike):
+        self.root = root
+
+    def _shards(self) -> list[str]:
+        if not os.path.isdir(self.root):
+            return []
+        return sorted(f[: -len(".keys.npy")] for f in os.listdir(self.root)
+                      if f.endswith(".keys.npy"))
+
+    def lookup(self, keys: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` rows whose key is cached; return the boolean mask of hits (N,)."""
+        found = np.zeros(len(keys), dtype=bool)
+        for shard in self._shards():
+            try:
+                skeys = np.load(os.path.join(self.root, shard + ".keys.npy"))
+                feats = np.load(os.path.join(self.root, shard + ".feats.npy"), mmap_mode="r")
+            except (OSError, ValueError):
+                continue  # a damaged shard is ignored and rebuilt by the next extraction
+            if feats.shape != (len(skeys), out.shape[1]):
+                continue
+            order = np.argsort(skeys)
+            pos = np.searchsorted(skeys[order], keys)
+            pos = np.clip(pos, 0, len(skeys) - 1)
+            hit = (~found) & (skeys[order][pos] == keys)
+            if hit.any():
+                out[hit] = feats[order[pos[hit]]]
+                found |= hit
+            if found.all():
+                break
+        return found
+
+    def add(self, keys: np.ndarray, feats: np.ndarray) -> None:
+        name = sha256_hex(keys.tobytes())[:32]
+        base = os.path.join(self.root, name)
+        with atomic_path(base + ".feats.npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(feats, dtype=np.float32))
+        with atomic_path(base + ".keys.npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, keys)  # written last: a shard without keys is never read
+
+
+def _no_progress(progress: bool | None) -> bool | None:
+    if progress is None:
+        return True if os.environ.get("TRANSFERKIT_NO_PROGRESS") else None  # None: TTY only
+    return not progress
+
+
+def _length_order(items: Sequence[Any]) -> np.ndarray:
+    return np.argsort([len(t) if isinstance(t, str) else 0 for t in items], kind="stable")
+
+
+def _engine(backbone: Backbone, engine: str) -> Callable[[dict[str, torch.Tensor]], np.ndarray]:
+    if engine == "onnx" or (engine == "auto" and backbone.onnx_exportable and _has_ort()):
+        return OnnxRunner(backbone)
+    return TorchRunner(backbone)
+
+
+def _has_ort() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class TorchRunner:
+    """Eager PyTorch, inference mode."""
+
+    def __init__(self, backbone: Backbone):
+        self.backbone = backbone.eval()
+
+    def __call__(self, inputs: dict[str, torch.Tensor]) -> np.ndarray:
+        with torch.inference_mode():
+            return self.backbone(**inputs).float().numpy()
+
+
+class OnnxRunner:
+    """ONNX Runtime session over the backbone, exported once and cached by fingerprint."""
+
+    def __init__(self, backbone: Backbone):
+        import onnxruntime as ort
+
+        if not backbone.onnx_exportable:
+            raise TransferkitError(
+                f"backbone '{backbone.name}' has no ONNX export", "use --engine torch"
+            )
+        self.path = onnx_model_path(backbone)
+        if not self.path.is_file():
+            export_onnx(backbone, self.path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            str(self.path), opts, providers=["CPUExecutionProvider"]
+        )
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, inputs: dict[str, torch.Tensor]) -> np.ndarray:
+        x = inputs["pixel_values"].numpy()
+        return self.session.run(None, {self.input_name: x})[0]
+
+
+def onnx_model_path(backbone: Backbone) -> os.PathLike:
+    return cache_dir() / "onnx" / f"{backbone.name.replace(':', '_').replace('/', '_')}-" \
+        f"{backbone.fingerprint()}.onnx"
+
+
+def export_onnx(backbone: Backbone, path: os.PathLike) -> None:
+    """Export ``backbone`` (image input, dynamic batch) to a single ONNX file, atomically."""
+    size = backbone.preprocessing.image_size
+    example = torch.zeros(2, 3, size, size)
+    backbone = backbone.eval()
+
+    class _Wrap(torch.nn.Module):
+        def __init__(self, inner: Backbone):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+            return self.inner(pixel_values=pixel_values)
+
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    log.info("exporting %s to ONNX (once) at %s", backbone.name, path)
+    with (
+        atomic_path(path) as tmp,
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        program = torch.onnx.export(
+            _Wrap(backbone),
+            (example,),
+            input_names=["pixel_values"],
+            output_names=["features"],
+            dynamic_shapes={"pixel_values": {0: batch}},
+            verbose=False,
+        )
+        program.save(str(tmp), external_data=False)

@@ -1,0 +1,133 @@
+"""Multinomial logistic regression on standardised features (L2, C picked on validation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import register_head
+from .base import Head, single_thread, softmax, val_score
+
+
+@register_head("logistic")
+class LogisticHead(Head):
+    """``softmax(((X - mean) / scale) @ W.T + b)``. Sparse input is scaled, not centred."""
+
+    C_GRID = (0.01, 0.1, 1.0, 10.0)
+
+    def __init__(self, C: float | None = None, max_iter: int = 300):
+        self.C = C
+        self.max_iter = max_iter
+
+    def fit(self, X, y, n_classes, X_val=None, y_val=None, seed=0) -> LogisticHead:
+        self.sparse_ = hasattr(X, "tocsr")
+        self.mean_, self.scale_ = _moments(X)
+        Z = _as_tensor(self._standardise(X))
+        yt = torch.as_tensor(y, dtype=torch.long)
+        if self.C is not None:
+            grid = (self.C,)
+        elif X_val is not None and len(y_val):
+            grid = self.C_GRID
+        else:
+            grid = (1.0,)  # fixed in advance when no validation data is available
+        Zv = _as_tensor(self._standardise(X_val)) if len(grid) > 1 else None
+        W = torch.zeros(n_classes, Z.shape[1] + 1, dtype=Z.dtype)
+        best = None
+        for C in grid:  # strongest regularisation first, each warm-started from the last
+            W = _fit_softmax(Z, yt, W.clone(), C, self.max_iter)
+            if Zv is None:
+                best = (None, C, W)
+                break
+            with torch.no_grad():
+                proba = torch.softmax(_logits(Zv, W), dim=1).double().numpy()
+            score = val_score(proba, y_val)
+            if best is None or score > best[0]:
+                best = (score, C, W)
+        _, self.C_, W = best
+        W = W.double().numpy()
+        self.coef_, self.intercept_ = W[:, :-1], W[:, -1]
+        self.n_classes_ = n_classes
+        return self
+
+    def _standardise(self, X):
+        if self.sparse_:
+            return X.multiply(1.0 / self.scale_).tocsr()
+        return (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+
+    def predict_proba(self, X) -> np.ndarray:
+        return softmax(np.asarray(self._standardise(X) @ self.coef_.T) + self.intercept_)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {
+            "coef": torch.from_numpy(self.coef_),
+            "intercept": torch.from_numpy(self.intercept_),
+            "mean": torch.from_numpy(self.mean_),
+            "scale": torch.from_numpy(self.scale_),
+        }
+
+    def config(self) -> dict[str, Any]:
+        return {"C": self.C, "C_chosen": self.C_, "max_iter": self.max_iter}
+
+    @classmethod
+    def from_state(cls, config, state) -> LogisticHead:
+        head = cls(C=config.get("C"), max_iter=config.get("max_iter", 300))
+        head.coef_ = state["coef"].numpy()
+        head.intercept_ = state["intercept"].numpy()
+        head.mean_ = state["mean"].numpy()
+        head.scale_ = state["scale"].numpy()
+        head.C_ = config.get("C_chosen")
+        head.sparse_ = False
+        head.n_classes_ = head.coef_.shape[0]
+        return head
+
+
+def _moments(X) -> tuple[np.ndarray, np.ndarray]:
+    if hasattr(X, "tocsr"):
+        from sklearn.preprocessing import MaxAbsScaler
+
+        scale = MaxAbsScaler().fit(X).scale_
+        return np.zeros(X.shape[1]), np.where(scale > 0, scale, 1.0)
+    X = np.asarray(X, dtype=np.float64)
+    std = X.std(axis=0)
+    return X.mean(axis=0), np.where(std > 1e-12, std, 1.0)
+
+
+def _as_tensor(Z) -> torch.Tensor:
+    """Dense float32 tensor, or a sparse CSR tensor for sparse input (N, D)."""
+    if hasattr(Z, "tocsr"):
+        Z = Z.tocsr().astype(np.float32)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(Z.indptr.astype(np.int64)),
+            torch.from_numpy(Z.indices.astype(np.int64)),
+            torch.from_numpy(Z.data),
+            size=Z.shape,
+        )
+    return torch.as_tensor(np.asarray(Z, dtype=np.float32))
+
+
+def _logits(Z: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    return Z @ W[:, :-1].T + W[:, -1]
+
+
+def _fit_softmax(Z: torch.Tensor, y: torch.Tensor, W: torch.Tensor, C: float, max_iter: int):
+    """Minimise mean cross-entropy + ||coef||^2 / (2 C n) (scikit-learn's objective / n)
+    with full-batch L-BFGS. W: (K, D + 1), last column the intercept."""
+    W.requires_grad_(True)
+    opt = torch.optim.LBFGS(
+        [W], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-6,
+        tolerance_change=1e-7, line_search_fn="strong_wolfe",
+    )
+    reg = 1.0 / (2.0 * C * len(y))
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(_logits(Z, W), y) + reg * W[:, :-1].pow(2).sum()
+        loss.backward()
+        return loss
+
+    with single_thread():
+        opt.step(closure)
+    return W.detach()

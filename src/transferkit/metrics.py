@@ -1,0 +1,90 @@
+"""Classification metrics, a threshold chooser for binary tasks, and a side-by-side table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+
+THRESHOLD_METRICS = ("f1", "accuracy", "balanced_accuracy")
+
+
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, threshold: float | None = None
+) -> dict[str, Any]:
+    """Metrics from integer labels (N,) and probabilities (N, K)."""
+    y_pred = decide(proba, threshold)
+    k = proba.shape[1]
+    p, r, f, _ = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=list(range(k)), average="macro", zero_division=0
+    )
+    out: dict[str, Any] = {
+        "n": int(len(y_true)),
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
+        "precision_macro": float(p),
+        "recall_macro": float(r),
+        "f1_macro": float(f),
+        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=list(range(k))).tolist(),
+    }
+    if k == 2 and len(np.unique(y_true)) == 2:
+        out["roc_auc"] = float(skm.roc_auc_score(y_true, proba[:, 1]))
+    return out
+
+
+def decide(proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Class codes: argmax, or for binary with a threshold, ``p(class 1) >= threshold``."""
+    if threshold is not None and proba.shape[1] == 2:
+        return (proba[:, 1] >= threshold).astype(int)
+    return proba.argmax(axis=1)
+
+
+def choose_threshold(y_val: np.ndarray, p_pos: np.ndarray, metric: str = "f1") -> float:
+    """The threshold on p(positive) that maximises ``metric`` on the validation split.
+
+    Candidates are midpoints between sorted validation scores (plus 0.5); ties go to
+    the candidate closest to 0.5."""
+    scorer = {
+        "f1": lambda t, p: skm.f1_score(t, p, zero_division=0),
+        "accuracy": skm.accuracy_score,
+        "balanced_accuracy": skm.balanced_accuracy_score,
+    }[metric]
+    s = np.unique(p_pos)
+    candidates = np.unique(np.concatenate([[0.5], (s[:-1] + s[1:]) / 2]))
+    scores = np.array([scorer(y_val, (p_pos >= t).astype(int)) for t in candidates])
+    best = np.flatnonzero(scores >= scores.max() - 1e-12)
+    return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
+
+
+SHOWN = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")
+
+
+def format_table(rows: Sequence[tuple[str, dict[str, Any]]], keys: Sequence[str] = SHOWN) -> str:
+    """Rows of (name, metrics) as an aligned text table; values may be floats or
+    (mean, sd) pairs."""
+    keys = [k for k in keys if any(k in m for _, m in rows)]
+    header = ["model", *keys]
+    body = [[name, *(_fmt(m.get(k)) for k in keys)] for name, m in rows]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, list | tuple):
+        return f"{100 * v[0]:.2f} ± {100 * v[1]:.2f}"
+    return f"{100 * v:.2f}"
+
+
+def mean_sd(values: Sequence[dict[str, Any]], keys: Sequence[str] = SHOWN) -> dict[str, Any]:
+    """Per-key (mean, sample sd) over seeds."""
+    out: dict[str, Any] = {}
+    for k in keys:
+        vals = [v[k] for v in values if k in v]
+        if vals:
+            out[k] = (float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0)
+    return out

@@ -1,0 +1,100 @@
+"""Shared fixtures: real data under ../shared/data is optional and skipped when absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TRANSFERKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def shared_path(*parts: str) -> Path:
+    """Path under ../shared/data, or skip the test with a reason when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (CI has ../shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture
+def shared_data():
+    return shared_path
+
+
+@pytest.fixture(autouse=True)
+def _offline_quiet(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFERKIT_NO_PROGRESS", "1")
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    """A fresh, empty feature cache for this test."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("TRANSFERKIT_CACHE", str(path))
+    return path
+
+
+def make_image_folder(root: Path, n_per_class: int = 10, size: int = 24, seed: int = 0) -> Path:
+    """Two visually distinct classes of small PNGs: reddish squares vs. bluish stripes."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for label in ("red", "blue"):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_class):
+            img = rng.integers(0, 60, size=(size, size, 3)).astype(np.uint8)
+            if label == "red":
+                img[4:-4, 4:-4, 0] = 200 + rng.integers(0, 55)
+            else:
+                img[:, ::4, 2] = 200 + rng.integers(0, 55)
+            Image.fromarray(img).save(root / label / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    return make_image_folder(tmp_path / "images")
+
+
+TEXTS_POS = [
+    "a wonderful heartfelt film with great acting",
+    "brilliant moving and funny, loved every minute",
+    "superb story and a delightful cast",
+    "an excellent charming movie, highly recommended",
+    "great direction and a beautiful score",
+    "joyful clever and touching throughout",
+    "one of the best films this year, wonderful",
+    "fantastic performances and a smart script",
+    "lovely warm and genuinely funny",
+    "a triumph: gorgeous, witty and kind",
+    "i enjoyed it a lot, great fun",
+    "smart, sweet and wonderfully acted",
+]
+TEXTS_NEG = [
+    "a dull boring mess with terrible acting",
+    "awful script and a waste of time",
+    "painfully slow, i hated every minute",
+    "the worst film i have seen, dreadful",
+    "tedious lifeless and badly directed",
+    "a stupid plot and wooden performances",
+    "boring, ugly and far too long",
+    "terrible dialogue and no story at all",
+    "an incoherent, irritating disaster",
+    "bland forgettable and poorly made",
+    "i was bored and annoyed throughout",
+    "clumsy, cheap and utterly pointless",
+]
+
+
+@pytest.fixture
+def sentiment_texts():
+    import numpy as np
+
+    texts = TEXTS_POS + TEXTS_NEG
+    y = np.array(["pos"] * len(TEXTS_POS) + ["neg"] * len(TEXTS_NEG))
+    return texts, y

@@ -1,0 +1,99 @@
+"""End to end through the CLI: fit, predict, evaluate, backbones, and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from transferkit.cli import main
+
+
+def run_cli(*args, expect=0):
+    code = main([str(a) for a in args])
+    assert code == expect
+    return code
+
+
+def test_fit_predict_evaluate_on_an_image_folder(image_folder, tmp_path, isolated_cache, capsys):
+    out = tmp_path / "run"
+    run_cli("fit", image_folder, "--out", out, "--seeds", "0,1")
+    text = capsys.readouterr().out
+    assert "transfer (efficientnet_lite0" in text and "from scratch (raw pixels" in text
+    assert "protocol: stratified split" in text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["per_seed"]["transfer"]) == 2
+    config = json.loads((out / "config.json").read_text())
+    assert config["classes"] == ["blue", "red"] and config["backbone"]["name"] == \
+        "efficientnet_lite0"
+    assert (out / "head.safetensors").is_file()
+
+    run_cli("predict", out, image_folder / "red", "-o", tmp_path / "pred.csv")
+    lines = (tmp_path / "pred.csv").read_text().splitlines()
+    assert lines[0] == "input,label,p_blue,p_red" and len(lines) == 11
+    assert sum(line.split(",")[1] == "red" for line in lines[1:]) >= 9
+
+    run_cli("evaluate", out, image_folder)
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_second_fit_extracts_nothing(image_folder, tmp_path, isolated_cache, capsys):
+    from transferkit import features
+
+    run_cli("fit", image_folder, "--out", tmp_path / "a", "--no-baseline")
+    before = features.STATS["extracted"]
+    run_cli("fit", image_folder, "--out", tmp_path / "b", "--no-baseline", "--seeds", "5")
+    assert features.STATS["extracted"] == before
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fit", "{empty}", "--out", "{out}"], "no images found"),
+        (["fit", "{images}", "--out", "{out}", "--backbone", "nope"], "unknown backbone 'nope'"),
+        (["fit", "{images}", "--out", "{out}", "--backbone", "minilm"], "takes text inputs"),
+        (["fit", "{images}", "--out", "{out}", "--head", "svm"], "unknown head 'svm'"),
+        (["predict", "{out}", "{images}"], "not a complete transferkit run dir"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(args, message, image_folder, tmp_path, capsys,
+                                           isolated_cache):
+    (tmp_path / "empty").mkdir()
+    fill = {"empty": tmp_path / "empty", "images": image_folder, "out": tmp_path / "out"}
+    run_cli(*[a.format(**fill) for a in args], expect=2)
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert " -- " in err  # the fix is named
+
+
+def test_corrupt_image_fails_cleanly_and_keeps_the_old_run(image_folder, tmp_path, capsys,
+                                                           isolated_cache):
+    out = tmp_path / "run"
+    run_cli("fit", image_folder, "--out", out, "--no-baseline")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (image_folder / "red" / "zz_broken.png").write_bytes(b"\x89PNG garbage")
+    run_cli("fit", image_folder, "--out", out, expect=2)
+    assert "zz_broken.png" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing damaged
+
+
+def test_predict_wrong_modality(image_folder, tmp_path, isolated_cache, capsys):
+    out = tmp_path / "run"
+    run_cli("fit", image_folder, "--out", out, "--no-baseline")
+    (tmp_path / "texts.txt").write_text("hello\nworld\n")
+    run_cli("predict", out, tmp_path / "texts.txt", expect=2)
+    assert "not an image" in capsys.readouterr().err
+
+
+def test_backbones_lists_offline_and_optional(capsys):
+    run_cli("backbones")
+    text = capsys.readouterr().out
+    assert "efficientnet_lite0" in text and "available offline" in text
+    assert "timm:<…>" in text
+
+
+def test_console_script_exit_code_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "transferkit.cli", "fit", str(tmp_path / "nope"),
+                           "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "data not found" in proc.stderr
