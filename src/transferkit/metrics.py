@@ -81,10 +81,12 @@ def _fmt(v: Any) -> str:
 
 
 def mean_sd(values: Sequence[dict[str, Any]], keys: Sequence[str] = SHOWN) -> dict[str, Any]:
-    """Per-key (mean, sample sd) over seeds."""
+    """Per-key (mean, sample sd) over seeds; a plain value when there is one seed."""
     out: dict[str, Any] = {}
     for k in keys:
         vals = [v[k] for v in values if k in v]
-        if vals:
-            out[k] = (float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0)
+        if len(vals) == 1:
+            out[k] = float(vals[0])
+        elif vals:
+            out[k] = (float(np.mean(vals)), float(np.std(vals, ddof=1)))
     return out

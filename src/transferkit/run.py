@@ -102,12 +102,16 @@ def load_run(path: str | os.PathLike) -> Any:
     from .estimator import TransferClassifier, shared_backbone
 
     path = Path(path)
+    config = read_json(path / CONFIG) if (path / CONFIG).is_file() else {}
+    if config.get("kind") == "finetune":  # end-to-end trained: see transferkit.finetune
+        from .finetune.persist import load_finetune_run
+
+        return load_finetune_run(path, config)
     if not (path / CONFIG).is_file() or not (path / HEAD).is_file():
         raise TransferkitError(
             f"{path} is not a complete transferkit run dir (needs {CONFIG} and {HEAD})",
             "pass the --out folder of a finished `transferkit fit`",
         )
-    config = read_json(path / CONFIG)
     if config.get("format_version", 0) > FORMAT_VERSION:
         raise TransferkitError(
             f"{path} was written by a newer transferkit", "upgrade transferkit to load it"
@@ -214,7 +218,8 @@ def compare(
         if baseline:
             models["from-scratch"] = FromScratchClassifier(
                 head=head, validation_fraction=val_size, random_state=seed,
-                threshold_metric=clf_params.get("threshold_metric", "f1"))
+                threshold_metric=clf_params.get("threshold_metric", "f1"),
+                refit=clf_params.get("refit", True))
         for name, clf in models.items():
             clf.fit(*fit_args)
             codes = _codes(clf.classes_, y_test)

@@ -66,6 +66,8 @@ class Backbone(nn.Module):
     feature_dim: int
     #: Whether the ONNX Runtime fast path applies (fixed-shape image inputs).
     onnx_exportable: bool = False
+    #: Bump when a subclass's computation changes: part of the fingerprint (cache key).
+    arch_version: str = "1"
     #: Digest of the weights file the backbone was loaded from ("" = hash the tensors).
     _digest: str = ""
 
@@ -97,6 +99,8 @@ class Backbone(nn.Module):
         """Identity of (architecture, weights, preprocessing): the feature-cache key prefix."""
         return sha256_hex(
             self.name,
+            type(self).__name__,
+            self.arch_version,
             self.weights_digest(),
             json.dumps(self.preprocessing.to_dict(), sort_keys=True),
         )[:24]

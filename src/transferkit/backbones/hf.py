@@ -23,6 +23,7 @@ def _load_transformers_model(source: str, kind: str) -> Any:
     """
     import transformers
 
+    transformers.utils.logging.disable_progress_bar()
     cls = transformers.AutoTokenizer if kind == "tokenizer" else transformers.AutoModel
     local = os.path.isdir(source)
     try:

@@ -34,6 +34,10 @@ class Head(ABC):
     @abstractmethod
     def predict_proba(self, X: Any) -> np.ndarray: ...
 
+    def chosen_params(self) -> dict[str, Any]:
+        """Constructor arguments that fix what validation chose (for a refit without it)."""
+        return {}
+
     @abstractmethod
     def state(self) -> dict[str, torch.Tensor]:
         """Tensors to save (safetensors)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,9 @@ class LogisticHead(Head):
     def predict_proba(self, X) -> np.ndarray:
         return softmax(np.asarray(self._standardise(X) @ self.coef_.T) + self.intercept_)
 
+    def chosen_params(self) -> dict[str, Any]:
+        return {"C": self.C_}
+
     def state(self) -> dict[str, torch.Tensor]:
         return {
             "coef": torch.from_numpy(self.coef_),
@@ -99,12 +103,14 @@ def _as_tensor(Z) -> torch.Tensor:
     """Dense float32 tensor, or a sparse CSR tensor for sparse input (N, D)."""
     if hasattr(Z, "tocsr"):
         Z = Z.tocsr().astype(np.float32)
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(Z.indptr.astype(np.int64)),
-            torch.from_numpy(Z.indices.astype(np.int64)),
-            torch.from_numpy(Z.data),
-            size=Z.shape,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+            return torch.sparse_csr_tensor(
+                torch.from_numpy(Z.indptr.astype(np.int64)),
+                torch.from_numpy(Z.indices.astype(np.int64)),
+                torch.from_numpy(Z.data),
+                size=Z.shape,
+            )
     return torch.as_tensor(np.asarray(Z, dtype=np.float32))
 
 

@@ -92,6 +92,9 @@ class MLPHead(Head):
         with torch.no_grad():
             return torch.softmax(self.model_(_dense(X)), dim=1).numpy().astype(np.float64)
 
+    def chosen_params(self) -> dict[str, Any]:
+        return {"epochs": max(1, int(self.best_epoch_))}
+
     def state(self) -> dict[str, torch.Tensor]:
         return dict(self.model_.state_dict())
 
