@@ -32,7 +32,10 @@ def _offline_quiet(monkeypatch):
 
 @pytest.fixture
 def isolated_cache(tmp_path, monkeypatch):
-    """A fresh, empty feature cache for this test."""
+    """A fresh, empty feature cache for this test (exported ONNX models stay shared)."""
+    from transferkit._io import onnx_cache_dir
+
+    monkeypatch.setenv("TRANSFERKIT_ONNX_CACHE", str(onnx_cache_dir()))
     path = tmp_path / "cache"
     monkeypatch.setenv("TRANSFERKIT_CACHE", str(path))
     return path

@@ -107,6 +107,12 @@ def file_digest(path: str | os.PathLike, block: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def onnx_cache_dir() -> Path:
+    """Where exported ONNX models live (``$TRANSFERKIT_ONNX_CACHE`` or ``<cache>/onnx``)."""
+    root = os.environ.get("TRANSFERKIT_ONNX_CACHE")
+    return Path(root) if root else cache_dir() / "onnx"
+
+
 def cache_dir() -> Path:
     """Root of transferkit's on-disk cache (``$TRANSFERKIT_CACHE`` or ``~/.cache/transferkit``)."""
     root = os.environ.get("TRANSFERKIT_CACHE")

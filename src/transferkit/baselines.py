@@ -7,23 +7,16 @@ columns themselves (the head standardises them).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from .data.images import load_rgb
+from .registry import Registry
 
-RAW_FEATURIZERS: dict[str, Callable[[], RawFeaturizer]] = {}
-
-
-def register_raw(modality: str) -> Callable:
-    def deco(cls: type) -> type:
-        RAW_FEATURIZERS[modality] = cls
-        return cls
-
-    return deco
+RAW_FEATURIZERS: Registry[type] = Registry("modality for a from-scratch baseline")
+register_raw = RAW_FEATURIZERS.register
 
 
 class RawFeaturizer:

@@ -1,9 +1,9 @@
 """Feature extraction: batched, with a progress bar, cached on disk, fastest engine first.
 
-Images take the ONNX Runtime path when the backbone exports (measured ~4-7x faster than
-eager PyTorch on this CPU); text runs eager PyTorch with length-sorted batches (little
-padding). The cache key is backbone fingerprint + preprocessing + input content, so a second
-run on the same data extracts nothing.
+Backbones that export (EfficientNet, ``hf:`` models, MiniLM) run through ONNX Runtime,
+measured ~4x faster than eager PyTorch on this CPU for both images and text; text batches
+are length-sorted so they carry little padding. The cache key is backbone fingerprint +
+preprocessing + input content, so a second run on the same data extracts nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._io import atomic_path, cache_dir, sha256_hex
+from ._io import atomic_path, cache_dir, onnx_cache_dir, sha256_hex
 from .backbones import Backbone
 from .data.dataset import item_digests
 from .errors import TransferkitError
@@ -175,47 +175,55 @@ class OnnxRunner:
         self.session = ort.InferenceSession(
             str(self.path), opts, providers=["CPUExecutionProvider"]
         )
-        self.input_name = self.session.get_inputs()[0].name
+        self.input_names = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, inputs: dict[str, torch.Tensor]) -> np.ndarray:
-        x = inputs["pixel_values"].numpy()
-        return self.session.run(None, {self.input_name: x})[0]
+        feed = {name: inputs[name].numpy() for name in self.input_names}
+        return self.session.run(None, feed)[0]
 
 
 def onnx_model_path(backbone: Backbone) -> os.PathLike:
-    return cache_dir() / "onnx" / f"{backbone.name.replace(':', '_').replace('/', '_')}-" \
+    return onnx_cache_dir() / f"{backbone.name.replace(':', '_').replace('/', '_')}-" \
         f"{backbone.fingerprint()}.onnx"
 
 
 def export_onnx(backbone: Backbone, path: os.PathLike) -> None:
-    """Export ``backbone`` (image input, dynamic batch) to a single ONNX file, atomically."""
-    size = backbone.preprocessing.image_size
-    example = torch.zeros(2, 3, size, size)
-    backbone = backbone.eval()
+    """Export ``backbone`` to a single ONNX file, atomically. Every input gets a dynamic
+    batch axis; text inputs (N, L) also a dynamic length axis."""
+    if backbone.modality == "text":
+        example = backbone.prepare(["an example input", "a second, longer example input"])
+    else:
+        size = backbone.preprocessing.image_size
+        example = backbone.prepare([np.zeros((size, size, 3), dtype=np.uint8)] * 2)
+    names = list(example)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    length = torch.export.Dim("length", min=2, max=4096)
+    dynamic = {
+        n: {0: batch, 1: length} if backbone.modality == "text" else {0: batch} for n in names
+    }
 
-    class _Wrap(torch.nn.Module):
+    class _Positional(torch.nn.Module):
         def __init__(self, inner: Backbone):
             super().__init__()
             self.inner = inner
 
-        def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-            return self.inner(pixel_values=pixel_values)
+        def forward(self, *args: torch.Tensor) -> torch.Tensor:
+            return self.inner(**dict(zip(names, args, strict=True)))
 
-    batch = torch.export.Dim("batch", min=1, max=4096)
     log.info("exporting %s to ONNX (once) at %s", backbone.name, path)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with (
         atomic_path(path) as tmp,
         warnings.catch_warnings(),
         contextlib.redirect_stdout(io.StringIO()),
     ):
         warnings.simplefilter("ignore")
-        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         program = torch.onnx.export(
-            _Wrap(backbone),
-            (example,),
-            input_names=["pixel_values"],
+            _Positional(backbone.eval()),
+            tuple(example[n] for n in names),
+            input_names=names,
             output_names=["features"],
-            dynamic_shapes={"pixel_values": {0: batch}},
+            dynamic_shapes={"args": tuple(dynamic[n] for n in names)},
             verbose=False,
         )
         program.save(str(tmp), external_data=False)

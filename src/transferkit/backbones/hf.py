@@ -53,6 +53,8 @@ def _folder_digest(source: str) -> str:
 class HFTextBackbone(Backbone):
     """Transformer encoder + masked mean pooling: token ids (N, L) -> (N, hidden)."""
 
+    onnx_exportable = True
+
     def __init__(
         self,
         source: str,

@@ -11,20 +11,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import TransferkitError
+from ..registry import Registry
 from .dataset import Dataset
 from .images import IMAGE_SUFFIXES
 
 SPLIT_NAMES = ("train", "val", "test")
-_LOADERS: dict[str, Callable[..., Dataset]] = {}
-
-
-def register_loader(*suffixes: str) -> Callable:
-    def deco(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        for s in suffixes:
-            _LOADERS[s] = fn
-        return fn
-
-    return deco
+_LOADERS: Registry[Callable[..., Dataset]] = Registry("data format")
+register_loader = _LOADERS.register
 
 
 def load_dataset(path: str | os.PathLike, **options: Any) -> Dataset:

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from ..errors import TransferkitError
+from ..registry import Registry
 from .base import Head
 
-HEADS: dict[str, type[Head]] = {}
-
-
-def register_head(name: str) -> Callable[[type[Head]], type[Head]]:
-    def deco(cls: type[Head]) -> type[Head]:
-        cls.name = name
-        HEADS[name] = cls
-        return cls
-
-    return deco
+HEADS: Registry[type[Head]] = Registry("head")
+register_head = HEADS.register
 
 
 def make_head(name: str | Head, **params: Any) -> Head:
     if isinstance(name, Head):
         return name
-    if name not in HEADS:
-        raise TransferkitError(
-            f"unknown head '{name}'", f"use one of: {', '.join(sorted(HEADS))}"
-        )
-    return HEADS[name](**params)
+    return HEADS.get(name)(**params)
 
 
 from . import logistic, mlp  # noqa: E402,F401  (register the built-in heads)
