@@ -164,3 +164,21 @@ def test_file_rejects_unlabelled_checkpoint(tmp_path):
     save_file({"w": torch.zeros(2)}, str(tmp_path / "x.safetensors"))
     with pytest.raises(TransferkitError, match="does not say which architecture"):
         load_backbone(f"file:{tmp_path / 'x.safetensors'}")
+
+
+def test_hf_hub_id_resolves_from_the_local_hub_cache(tmp_path, monkeypatch):
+    """A hub id loads offline when its snapshot is in the Hugging Face cache."""
+    cache = tmp_path / "hub"
+    snap = cache / "models--tiny-org--tiny-bert" / "snapshots" / "0123abcd"
+    snap.parent.mkdir(parents=True)
+    _tiny_bert(snap)
+    (cache / "models--tiny-org--tiny-bert" / "refs").mkdir()
+    (cache / "models--tiny-org--tiny-bert" / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    bb = load_backbone("hf:tiny-org/tiny-bert")
+    assert bb.modality == "text" and bb.feature_dim == 16

@@ -20,7 +20,7 @@ def test_fit_predict_evaluate_on_an_image_folder(image_folder, tmp_path, isolate
     run_cli("fit", image_folder, "--out", out, "--seeds", "0,1")
     text = capsys.readouterr().out
     assert "transfer (efficientnet_lite0" in text and "from scratch (raw pixels" in text
-    assert "protocol: stratified split" in text
+    assert "protocol: stratified split (seeded)" in text and "seeds [0, 1]" in text
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["per_seed"]["transfer"]) == 2
     config = json.loads((out / "config.json").read_text())
@@ -97,3 +97,24 @@ def test_console_script_exit_code_without_traceback(tmp_path):
                            "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "data not found" in proc.stderr
+
+
+def test_text_table_fit_then_predict_lines_and_table(sentiment_texts, tmp_path, capsys):
+    import pandas as pd
+
+    texts, y = sentiment_texts
+    pd.DataFrame({"review": texts, "sentiment": y}).to_csv(tmp_path / "reviews.csv", index=False)
+    out = tmp_path / "run"
+    run_cli("fit", tmp_path / "reviews.csv", "--label-column", "sentiment", "--text-column",
+            "review", "--out", out, "--test-size", "0.25")
+    assert "transfer (minilm + logistic head)" in capsys.readouterr().out
+    (tmp_path / "new.txt").write_text("a wonderful, lovely film\n\nboring and awful\n")
+    run_cli("predict", out, tmp_path / "new.txt", "-o", tmp_path / "p.csv")
+    import csv
+
+    rows = list(csv.reader((tmp_path / "p.csv").open()))
+    assert rows[0] == ["input", "label", "p_neg", "p_pos"] and len(rows) == 3
+    assert rows[1][:2] == ["a wonderful, lovely film", "pos"] and rows[2][1] == "neg"
+    pd.DataFrame({"review": ["great fun"]}).to_csv(tmp_path / "new.csv", index=False)
+    run_cli("predict", out, tmp_path / "new.csv", "--text-column", "review")
+    assert capsys.readouterr().out.splitlines()[1].startswith("0,pos,")

@@ -198,7 +198,7 @@ def compare(
         y_test = y[split.test] if test_data is None else np.asarray(test_data.y)
         protocol = split.protocol if test_data is None else (
             f"test = the given test set ({len(y_test)} samples); validation = stratified "
-            f"{val_size:.0%} of the training data (seed per run)"
+            f"{val_size:.0%} of the training data (seeded)"
         )
         if labels_per_class:
             pool = per_class_subsample(np.concatenate([split.train, split.val]), y,

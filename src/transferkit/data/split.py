@@ -41,15 +41,15 @@ def stratified_split(
         protocol = "user-given splits"
         if len(test) == 0:
             train, test = _strat(train, y, test_size, seed)
-            protocol += f"; test = stratified {test_size:.0%} of train (seed {seed})"
+            protocol += f"; test = stratified {test_size:.0%} of train"
         if len(val) == 0 and val_size > 0:
             train, val = _strat(train, y, val_size, seed)
-            protocol += f"; validation = stratified {val_size:.0%} of train (seed {seed})"
+            protocol += f"; validation = stratified {val_size:.0%} of train"
         return Split(train, val, test, protocol)
     rest, test = _strat(idx, y, test_size, seed) if test_size > 0 else (idx, idx[:0])
     train, val = _strat(rest, y, val_size, seed) if val_size > 0 else (rest, idx[:0])
     protocol = (
-        f"stratified split, seed {seed}: test {test_size:.0%}, validation {val_size:.0%} of the "
+        f"stratified split (seeded): test {test_size:.0%}, validation {val_size:.0%} of the "
         f"rest; hyperparameters and thresholds chosen on validation only (then the head is "
         f"refit on train + validation)"
     )
