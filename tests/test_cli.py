@@ -116,5 +116,6 @@ def test_text_table_fit_then_predict_lines_and_table(sentiment_texts, tmp_path, 
     assert rows[0] == ["input", "label", "p_neg", "p_pos"] and len(rows) == 3
     assert rows[1][:2] == ["a wonderful, lovely film", "pos"] and rows[2][1] == "neg"
     pd.DataFrame({"review": ["great fun"]}).to_csv(tmp_path / "new.csv", index=False)
+    capsys.readouterr()
     run_cli("predict", out, tmp_path / "new.csv", "--text-column", "review")
     assert capsys.readouterr().out.splitlines()[1].startswith("0,pos,")
