@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -39,6 +40,37 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, only_replace_if: str | None = None) -> Iterator[Path]:
+    """Yield a staging folder beside ``path``; on success swap it in by rename.
+
+    The previous folder survives any failure before the swap. ``only_replace_if`` names a
+    file an existing non-empty ``path`` must contain (so a foreign folder is never
+    overwritten)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if only_replace_if and path.exists() and not (path / only_replace_if).is_file():
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+        else:
+            raise TransferkitError(
+                f"{path} exists and is not a transferkit run dir",
+                "choose another --out folder (nothing was overwritten)",
+            )
+    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield stage
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+        os.replace(stage, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -1,4 +1,4 @@
-"""``transferkit`` command line: demo, fit, predict, evaluate, backbones.
+"""``transferkit`` command line: demo, fit, predict, evaluate, backbones, lr-find.
 
 Errors the user can fix print one line (``error: problem -- fix``) and exit 2;
 ``--debug`` shows the traceback.
@@ -23,6 +23,38 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-column", default="label", help="table label column [label]")
     p.add_argument("--text-column", help="table column holding text")
     p.add_argument("--image-column", help="table column holding image paths")
+
+
+def _finetune_options(p: argparse.ArgumentParser, default: str = "linear-probe") -> None:
+    p.add_argument("--strategy", default=None,
+                   help="linear-probe (cached features) | finetune | partial | bitfit | lora | "
+                   f"l2sp | gradual | auto [{default}; partial with --freeze]")
+    p.add_argument("--freeze", type=int, help="partial: freeze the first K layer groups")
+    p.set_defaults(default_strategy=default)
+
+
+def _strategy(args: argparse.Namespace) -> tuple[str, dict]:
+    """(strategy name, options) from --strategy/--freeze; validated before data is read."""
+    from .finetune.strategies import make_strategy
+
+    name = args.strategy or ("partial" if args.freeze is not None else args.default_strategy)
+    params = {"freeze": args.freeze} if args.freeze is not None else {}
+    if params and name != "partial":
+        raise TransferkitError(f"--freeze applies to strategy 'partial', not '{name}'",
+                               "drop --freeze or use --strategy partial")
+    make_strategy(name, **params)
+    return name, params
+
+
+def _default_backbone(args: argparse.Namespace, data) -> str:
+    backbone = args.backbone or {"image": "efficientnet_lite0", "text": "minilm"}.get(
+        data.modality)
+    if backbone is None:
+        raise TransferkitError(
+            f"{args.data} holds {data.modality} features; no pretrained backbone reads those",
+            "pass image or text data, or features you extracted yourself to a scikit-learn model",
+        )
+    return backbone
 
 
 def _load(path: str, args: argparse.Namespace):
@@ -65,7 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=int)
     fit.add_argument("--engine", default="auto", help="auto | onnx | torch [auto]")
     fit.add_argument("--no-cache", action="store_true", help="don't read/write the feature cache")
+    _finetune_options(fit)
+    fit.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs [3]")
+    fit.add_argument("--lr", type=float, help="backbone learning rate [strategy default]")
+    fit.add_argument("--resume", action="store_true",
+                     help="continue an interrupted fine-tuning from <out>.ckpt")
     _data_options(fit)
+
+    lrf = sub.add_parser("lr-find", help="learning-rate range test for a fine-tuning strategy")
+    lrf.add_argument("data")
+    lrf.add_argument("--backbone", default=None)
+    _finetune_options(lrf, default="finetune")
+    lrf.add_argument("--batch-size", type=int, default=16)
+    lrf.add_argument("--steps", type=int, default=60)
+    lrf.add_argument("--start", type=float, default=1e-7)
+    lrf.add_argument("--end", type=float, default=1.0)
+    _data_options(lrf)
 
     pred = sub.add_parser("predict", help="write predictions (label + probabilities) to CSV")
     pred.add_argument("run_dir")
@@ -96,19 +143,23 @@ def cmd_backbones(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    import shutil
+
     from ._io import write_json
     from .run import compare
 
+    strategy, strategy_params = _strategy(args)
     data = _load(args.data, args)
     test = _load(args.test, args) if args.test else None
-    backbone = args.backbone or {"image": "efficientnet_lite0", "text": "minilm"}.get(
-        data.modality)
-    if backbone is None:
-        raise TransferkitError(
-            f"{args.data} holds {data.modality} features; no pretrained backbone reads those",
-            "pass image or text data, or features you extracted yourself to a scikit-learn model",
-        )
+    backbone = _default_backbone(args, data)
     out = Path(args.out)
+    ckpt = out.with_name(out.name + ".ckpt")
+    tuning = {}
+    if strategy != "linear-probe":  # end-to-end: transferkit.finetune, checkpoints beside out
+        tuning = {"strategy": strategy, "strategy_params": strategy_params,
+                  "epochs": args.epochs, "lr": args.lr,
+                  "finetune_params": {"checkpoint_dir": str(ckpt), "resume": args.resume,
+                                      "verbose": not args.quiet}}
     if out.exists() and not (out / "config.json").is_file() and any(out.iterdir()):
         raise TransferkitError(f"{out} exists and is not a transferkit run dir",
                                "choose another --out folder")
@@ -126,7 +177,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         threshold_metric=args.threshold_metric or None,
         batch_size=args.batch_size,
         engine=args.engine,
-        cache=not args.no_cache,
+        cache=not args.no_cache and not tuning,
+        **tuning,
     )
     print(f"data: {args.data} ({len(data)} samples, {data.modality}, "
           f"{len(np.unique(data.y))} classes)")
@@ -134,7 +186,32 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(comparison.table())
     comparison.model.save(out, metrics=comparison.to_json())
     write_json(out / "metrics.json", comparison.to_json())
+    shutil.rmtree(ckpt, ignore_errors=True)  # the run is saved: checkpoints are done with
     print(f"saved run to {out}")
+    return 0
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from .backbones import check_modality, load_backbone
+    from .finetune import FineTuneModel, TrainConfig
+    from .finetune.lr_find import lr_find
+
+    strategy, params = _strategy(args)
+    from .finetune.strategies import make_strategy
+
+    data = _load(args.data, args)
+    backbone = load_backbone(_default_backbone(args, data))
+    check_modality(backbone, data.modality)
+    classes = np.unique(data.y)
+    model = FineTuneModel(backbone, len(classes))
+    result = lr_find(model, make_strategy(strategy, **params), data.X,
+                     np.searchsorted(classes, data.y), TrainConfig(batch_size=args.batch_size),
+                     start=args.start, end=args.end, steps=args.steps)
+    print(f"lr range test: {strategy} on {args.data} ({len(data)} samples), "
+          f"{len(result.lrs)} steps, smoothed training loss")
+    print(result.table())
+    print(f"suggested lr: {result.suggestion:.2e} (steepest descent; minimum loss at "
+          f"{result.min_loss_lr:.2e})")
     return 0
 
 
@@ -219,6 +296,7 @@ COMMANDS = {
     "predict": cmd_predict,
     "evaluate": cmd_evaluate,
     "backbones": cmd_backbones,
+    "lr-find": cmd_lr_find,
 }
 
 

@@ -33,13 +33,23 @@ def shared_backbone(name: str | Backbone) -> Backbone:
     return _LOADED[name]
 
 
+def _stack(a: Any, b: Any) -> Any:
+    if hasattr(a, "tocsr"):
+        import scipy.sparse as sp
+
+        return sp.vstack([a, b]).tocsr()
+    return np.concatenate([a, b])
+
+
 class _HeadClassifier(ClassifierMixin, BaseEstimator):
-    """Shared fit/predict: featurise, fit the head (validation-selected), pick a threshold."""
+    """Shared fit/predict: featurise, fit the head (validation-selected), pick a threshold,
+    then (``refit``) retrain with the chosen settings on train + validation."""
 
     head: Any
     head_params: dict | None
     validation_fraction: float
     threshold_metric: str | None
+    refit: bool
     random_state: int
 
     def _features(self, X: Any, fitting: bool) -> Any:
@@ -76,13 +86,19 @@ class _HeadClassifier(ClassifierMixin, BaseEstimator):
         else:
             F_train, c_train = take(F, train_idx), codes[train_idx]
             F_val, c_val = (take(F, val_idx), codes[val_idx]) if len(val_idx) else (None, None)
-        self.head_ = make_head(self.head, **(self.head_params or {}))
+        params = dict(self.head_params or {})
+        self.head_ = make_head(self.head, **params)
         self.head_.fit(F_train, c_train, len(self.classes_), F_val, c_val, seed=self.random_state)
         self.threshold_ = None
         if len(self.classes_) == 2 and self.threshold_metric and c_val is not None:
             p_val = self.head_.predict_proba(F_val)[:, 1]
             self.threshold_ = choose_threshold(c_val, p_val, self.threshold_metric)
         self.n_validation_ = 0 if c_val is None else int(len(c_val))
+        if self.refit and c_val is not None:
+            # What validation chose is now fixed; train once more on train + validation.
+            self.head_ = make_head(self.head, **{**params, **self.head_.chosen_params()})
+            self.head_.fit(_stack(F_train, F_val), np.concatenate([c_train, c_val]),
+                           len(self.classes_), seed=self.random_state)
         return self
 
     def _validation_indices(self, codes: np.ndarray, external: bool) -> tuple[np.ndarray, ...]:
@@ -102,7 +118,8 @@ class _HeadClassifier(ClassifierMixin, BaseEstimator):
         return self.head_.predict_proba(self._features(X, fitting=False))
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[decide(self.predict_proba(X), self.threshold_)]
+        proba = self.predict_proba(X)
+        return self.classes_[decide(proba, self.threshold_)]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "head_"):
@@ -118,8 +135,14 @@ class TransferClassifier(_HeadClassifier):
     ("logistic" or "mlp"), ``head_params`` (dict), ``validation_fraction`` (held out of the
     training data for model selection when no validation set is passed), ``threshold_metric``
     (binary: metric the decision threshold maximises on validation; None = 0.5),
-    ``batch_size``, ``engine`` ("auto", "onnx", "torch"), ``cache`` (feature cache on disk),
-    ``random_state``.
+    ``refit`` (retrain on train + validation with what validation chose, like scikit-learn's
+    ``GridSearchCV``), ``batch_size``, ``engine`` ("auto", "onnx", "torch"), ``cache``
+    (feature cache on disk), ``random_state``.
+
+    ``strategy`` other than "linear-probe" (the default, this cached-feature path) trains the
+    backbone too: the fit is delegated to :class:`transferkit.finetune.FineTuneClassifier`
+    with ``strategy_params``, ``epochs``, ``lr`` and any further loop settings in
+    ``finetune_params`` (see docs/finetune.md).
     """
 
     def __init__(
@@ -129,20 +152,54 @@ class TransferClassifier(_HeadClassifier):
         head_params: dict | None = None,
         validation_fraction: float = 0.2,
         threshold_metric: str | None = "f1",
+        refit: bool = True,
         batch_size: int | None = None,
         engine: str = "auto",
         cache: bool = True,
         random_state: int = 0,
+        strategy: str = "linear-probe",
+        strategy_params: dict | None = None,
+        epochs: int = 3,
+        lr: float | None = None,
+        finetune_params: dict | None = None,
     ):
         self.backbone = backbone
         self.head = head
         self.head_params = head_params
         self.validation_fraction = validation_fraction
         self.threshold_metric = threshold_metric
+        self.refit = refit
         self.batch_size = batch_size
         self.engine = engine
         self.cache = cache
         self.random_state = random_state
+        self.strategy = strategy
+        self.strategy_params = strategy_params
+        self.epochs = epochs
+        self.lr = lr
+        self.finetune_params = finetune_params
+
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> TransferClassifier:
+        if self.strategy == "linear-probe":
+            self.__dict__.pop("finetuned_", None)
+            return super().fit(X, y, X_val, y_val)
+        from .finetune import FineTuneClassifier
+
+        ft = FineTuneClassifier(
+            backbone=self.backbone, strategy=self.strategy, strategy_params=self.strategy_params,
+            epochs=self.epochs, lr=self.lr, validation_fraction=self.validation_fraction,
+            threshold_metric=self.threshold_metric, random_state=self.random_state,
+            **({"batch_size": self.batch_size} if self.batch_size else {}),
+            **(self.finetune_params or {}))
+        self.finetuned_ = ft.fit(X, y, X_val, y_val)
+        for attr in ("classes_", "threshold_", "head_", "backbone_", "n_validation_"):
+            setattr(self, attr, getattr(ft, attr))
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        if hasattr(self, "finetuned_"):
+            return self.finetuned_.predict_proba(X)
+        return super().predict_proba(X)
 
     def _features(self, X: Any, fitting: bool) -> np.ndarray:
         if not hasattr(self, "backbone_"):
@@ -157,6 +214,8 @@ class TransferClassifier(_HeadClassifier):
         from .run import save_run
 
         self._check_fitted()
+        if hasattr(self, "finetuned_"):
+            return self.finetuned_.save(path, **extra)
         save_run(self, path, **extra)
 
     @classmethod
@@ -175,12 +234,14 @@ class FromScratchClassifier(_HeadClassifier):
         head_params: dict | None = None,
         validation_fraction: float = 0.2,
         threshold_metric: str | None = "f1",
+        refit: bool = True,
         random_state: int = 0,
     ):
         self.head = head
         self.head_params = head_params
         self.validation_fraction = validation_fraction
         self.threshold_metric = threshold_metric
+        self.refit = refit
         self.random_state = random_state
 
     def _features(self, X: Any, fitting: bool) -> Any:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from ._io import load_tensors, read_json, save_tensors, write_json
+from ._io import atomic_dir, load_tensors, read_json, save_tensors, write_json
 from .backbones import check_modality
 from .data.dataset import Dataset, take
 from .data.split import per_class_subsample, stratified_split
@@ -49,52 +47,32 @@ def _versions() -> dict[str, str]:
 
 def save_run(clf: Any, path: str | os.PathLike, **extra: Any) -> Path:
     """Write ``clf`` (a fitted TransferClassifier) and ``extra`` JSON files to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        config = {
-            "format_version": FORMAT_VERSION,
-            "kind": "transfer",
-            "backbone": {**clf.backbone_.describe(), "fingerprint": clf.backbone_.fingerprint()},
-            "head": {"name": clf.head_.name, "config": clf.head_.config()},
-            "classes": clf.classes_.tolist(),
-            "threshold": clf.threshold_,
-            "params": {k: v for k, v in clf.get_params().items() if _jsonable(v)},
-            "versions": _versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+    config = {
+        "format_version": FORMAT_VERSION,
+        "kind": "transfer",
+        "backbone": {**clf.backbone_.describe(), "fingerprint": clf.backbone_.fingerprint()},
+        "head": {"name": clf.head_.name, "config": clf.head_.config()},
+        "classes": clf.classes_.tolist(),
+        "threshold": clf.threshold_,
+        "params": {k: v for k, v in clf.get_params().items() if _jsonable(v)},
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    with atomic_dir(path, only_replace_if=CONFIG) as stage:
         save_tensors(stage / HEAD, clf.head_.state())
-        for name, obj in extra.items():
-            write_json(stage / f"{name}.json", obj)
-        write_json(stage / CONFIG, config)
-        _swap_in(stage, path)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    return path
+        write_run_files(stage, config, extra)
+    return Path(path)
+
+
+def write_run_files(stage: Path, config: dict[str, Any], extra: dict[str, Any]) -> None:
+    """The JSON files of a run dir; ``config.json`` last (a run without it never loads)."""
+    for name, obj in extra.items():
+        write_json(stage / f"{name}.json", obj)
+    write_json(stage / CONFIG, config)
 
 
 def _jsonable(v: Any) -> bool:
     return v is None or isinstance(v, str | int | float | bool | dict | list)
-
-
-def _swap_in(stage: Path, path: Path) -> None:
-    """Replace ``path`` by ``stage`` with renames; the old run survives any failure before."""
-    if path.exists() and not (path / CONFIG).is_file():
-        if path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-        else:
-            raise TransferkitError(
-                f"{path} exists and is not a transferkit run dir",
-                "choose another --out folder (nothing was overwritten)",
-            )
-    old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        os.replace(path, old)
-    os.replace(stage, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_run(path: str | os.PathLike) -> Any:

@@ -1,0 +1,52 @@
+"""Shallow domain adaptation on feature arrays (scikit-learn style).
+
+Every adapter is fitted as ``fit(Xs, ys, Xt)`` on labelled source and unlabelled target
+features, then used like a classifier (``predict``, ``predict_proba``, ``score``) on target
+samples. Feature-based adapters also ``transform``; instance-based ones expose ``weights_``.
+``ADAPTERS`` maps a lower-case name to each class, e.g. ``ADAPTERS["coral"]``.
+"""
+
+from transferkit.adapt.base import (
+    ADAPTERS,
+    AdaptWarning,
+    BaseAdapter,
+    FeatureAdapter,
+    InstanceAdapter,
+    get_adapter,
+    register,
+)
+from transferkit.adapt.feature import CORAL, JDA, SA, TCA
+from transferkit.adapt.instance import (
+    KLIEP,
+    KMM,
+    DiscriminativeWeighting,
+    InstanceSelection,
+    TrAdaBoost,
+)
+from transferkit.adapt.validation import (
+    DEFAULT_SELECTOR,
+    SELECTORS,
+    LabelFreeSearch,
+)
+
+__all__ = [
+    "ADAPTERS",
+    "AdaptWarning",
+    "BaseAdapter",
+    "CORAL",
+    "DEFAULT_SELECTOR",
+    "DiscriminativeWeighting",
+    "FeatureAdapter",
+    "InstanceAdapter",
+    "InstanceSelection",
+    "JDA",
+    "KLIEP",
+    "KMM",
+    "LabelFreeSearch",
+    "SA",
+    "SELECTORS",
+    "TCA",
+    "TrAdaBoost",
+    "get_adapter",
+    "register",
+]

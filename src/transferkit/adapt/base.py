@@ -1,0 +1,345 @@
+"""Shared pieces of the shallow domain-adaptation methods.
+
+Every method is a scikit-learn style estimator fitted with ``fit(Xs, ys, Xt)`` where
+
+* ``Xs``: source features, shape ``(n_source, n_features)``;
+* ``ys``: source labels, shape ``(n_source,)``;
+* ``Xt``: *unlabelled* target features, shape ``(n_target, n_features)``.
+
+Target labels are never accepted positionally: only methods that really use a few labelled
+target samples (TrAdaBoost) take them, as the keyword ``yt=``. Anything else raises a
+:class:`~transferkit.errors.TransferkitError` so that a label leak cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
+
+from transferkit.errors import TransferkitError, check
+
+DOMAINS = ("source", "target")
+
+#: name -> adapter class; filled by :func:`register`.
+ADAPTERS: dict[str, type[BaseAdapter]] = {}
+
+
+class AdaptWarning(UserWarning):
+    """Something in the input is suspicious but the method can still run."""
+
+
+def register(name: str) -> Callable[[type[BaseAdapter]], type[BaseAdapter]]:
+    """Class decorator: make an adapter reachable as ``ADAPTERS[name]``."""
+
+    def wrap(cls: type[BaseAdapter]) -> type[BaseAdapter]:
+        key = name.lower()
+        if key in ADAPTERS and ADAPTERS[key] is not cls:
+            raise TransferkitError(
+                f"adapter name '{key}' is already registered to {ADAPTERS[key].__name__}",
+                "pick another name for the new adapter",
+            )
+        ADAPTERS[key] = cls
+        cls.registry_name = key
+        return cls
+
+    return wrap
+
+
+def get_adapter(name: str) -> type[BaseAdapter]:
+    """Adapter class registered under ``name`` (case-insensitive)."""
+    key = str(name).lower()
+    if key not in ADAPTERS:
+        raise TransferkitError(
+            f"unknown adapter '{name}'", f"choose one of: {', '.join(sorted(ADAPTERS))}"
+        )
+    return ADAPTERS[key]
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def as_features(X: Any, name: str) -> np.ndarray:
+    """``X`` as a finite float64 array of shape ``(n_samples, n_features)``."""
+    try:
+        arr = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TransferkitError(
+            f"{name} is not a numeric array ({exc})",
+            "pass a dense 2-D numeric array of shape (n_samples, n_features)",
+        ) from exc
+    check(
+        arr.ndim == 2,
+        f"{name} must be 2-D (n_samples, n_features) but has shape {arr.shape}",
+        "reshape it, e.g. X.reshape(-1, 1) for a single feature",
+    )
+    check(arr.shape[0] > 0 and arr.shape[1] > 0, f"{name} is empty (shape {arr.shape})",
+          "pass at least one sample with at least one feature")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        row = int(np.nonzero(~finite.all(axis=1))[0][0])
+        raise TransferkitError(
+            f"{name} contains {int((~finite).sum())} NaN/inf values (first in row {row})",
+            "impute or drop those values before adapting",
+        )
+    return arr
+
+
+def as_labels(y: Any, n_samples: int, name: str) -> np.ndarray:
+    """``y`` as a 1-D label array of length ``n_samples`` (a ``(n, 1)`` column is accepted)."""
+    arr = np.asarray(y)
+    if arr.ndim == 2 and 1 in arr.shape:
+        arr = arr.ravel()
+    check(arr.ndim == 1, f"{name} must be 1-D (n_samples,) but has shape {arr.shape}",
+          "pass one label per sample")
+    check(
+        arr.shape[0] == n_samples,
+        f"{name} has {arr.shape[0]} labels for {n_samples} samples",
+        "pass exactly one label per row of the features",
+    )
+    if arr.dtype.kind == "f":
+        check(bool(np.isfinite(arr).all()), f"{name} contains NaN/inf labels",
+              "drop the unlabelled rows")
+    return arr
+
+
+def constant_columns(X: np.ndarray) -> np.ndarray:
+    """Indices of the columns of ``X`` (n, d) whose values are all equal."""
+    return np.nonzero(np.ptp(X, axis=0) == 0)[0]
+
+
+def check_domains(
+    Xs: Any, ys: Any, Xt: Any, *, min_classes: int = 2
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate one source/target pair; returns ``(Xs (ns, d), ys (ns,), Xt (nt, d))``."""
+    Xs = as_features(Xs, "Xs (source features)")
+    Xt = as_features(Xt, "Xt (target features)")
+    ys = as_labels(ys, Xs.shape[0], "ys (source labels)")
+    check(
+        Xs.shape[1] == Xt.shape[1],
+        f"source has {Xs.shape[1]} features but target has {Xt.shape[1]}",
+        "extract both domains with the same feature extractor so the columns match",
+    )
+    n_classes = np.unique(ys).size
+    check(
+        n_classes >= min_classes,
+        f"ys has {n_classes} class(es) but at least {min_classes} are needed",
+        "give source samples of at least two classes",
+    )
+    lo_s, hi_s, lo_t, hi_t = Xs.min(0), Xs.max(0), Xt.min(0), Xt.max(0)
+    dead = np.nonzero((lo_s == hi_s) & (lo_t == hi_t) & (hi_s == hi_t))[0]
+    if dead.size:
+        warnings.warn(
+            f"{dead.size} feature column(s) are constant in both domains (first: {dead[0]}); "
+            "they carry no information -- drop them",
+            AdaptWarning,
+            stacklevel=3,
+        )
+    return Xs, ys, Xt
+
+
+def accepts_sample_weight(estimator: Any) -> bool:
+    """Whether ``estimator.fit`` takes a ``sample_weight`` argument."""
+    return has_fit_parameter(estimator, "sample_weight")
+
+
+def fit_weighted(estimator: Any, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> Any:
+    """``estimator.fit(X, y, sample_weight=...)`` or a clear error when it cannot take weights."""
+    check(
+        accepts_sample_weight(estimator),
+        f"{type(estimator).__name__}.fit does not accept sample_weight, so instance weights "
+        "cannot reach it",
+        "use an estimator whose fit takes sample_weight (LogisticRegression, LinearSVC, SVC, "
+        "DecisionTreeClassifier, ...)",
+    )
+    return estimator.fit(X, y, sample_weight=sample_weight)
+
+
+def domain_target_probability(
+    Xs: np.ndarray,
+    Xt: np.ndarray,
+    classifier: Any = None,
+    *,
+    cv: int = 5,
+    random_state: int | None = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold ``p(target | x)`` from a source-vs-target domain classifier.
+
+    Returns ``(p_source (ns,), p_target (nt,))``: the probability that each sample is a target
+    sample, predicted by a model that did not see it during training.
+    """
+    clf = LogisticRegression(C=1.0, max_iter=1000) if classifier is None else clone(classifier)
+    check(hasattr(clf, "predict_proba"),
+          f"domain classifier {type(clf).__name__} has no predict_proba",
+          "use a probabilistic classifier such as LogisticRegression")
+    X = np.vstack([Xs, Xt])
+    d = np.r_[np.zeros(len(Xs), dtype=int), np.ones(len(Xt), dtype=int)]
+    n_splits = int(min(cv, len(Xs), len(Xt)))
+    check(n_splits >= 2, "too few samples for a cross-validated domain classifier",
+          "give at least 2 source and 2 target samples")
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    proba = cross_val_predict(clf, X, d, cv=folds, method="predict_proba")[:, 1]
+    return proba[: len(Xs)], proba[len(Xs):]
+
+
+def odds_to_weights(
+    p_target: np.ndarray, n_source: int, n_target: int, clip: float | None = 10.0
+) -> np.ndarray:
+    """Density ratio ``p_t(x)/p_s(x) = p(t|x)/p(s|x) * ns/nt``, clipped, normalised to mean 1."""
+    p = np.clip(p_target, 1e-6, 1 - 1e-6)
+    w = p / (1 - p) * (n_source / n_target)
+    if clip is not None:
+        w = np.minimum(w, clip * w.mean())
+    return w / w.mean()
+
+
+# --------------------------------------------------------------------------- base classes
+
+
+def _estimator_has(attr: str) -> Callable[[Any], bool]:
+    def probe(self: BaseAdapter) -> bool:
+        est = getattr(self, "estimator_", None)
+        if est is None:
+            est = self._make_estimator()
+        return hasattr(est, attr)
+
+    return probe
+
+
+class BaseAdapter(ClassifierMixin, BaseEstimator):
+    """Common ``fit / predict / predict_proba / score`` plumbing.
+
+    Subclasses implement ``_fit(Xs, ys, Xt, yt)`` which must set ``estimator_`` and return
+    nothing, plus ``_predict_input(X, domain)`` which maps raw features to what
+    ``estimator_`` expects.
+    """
+
+    registry_name: str = ""
+    #: only True for methods that use labelled target samples (``fit(..., yt=...)``).
+    uses_target_labels: bool = False
+
+    def _default_estimator(self) -> Any:
+        return LogisticRegression(max_iter=1000)
+
+    def _make_estimator(self) -> Any:
+        est = getattr(self, "estimator", None)
+        return self._default_estimator() if est is None else clone(est)
+
+    # -- fitting ------------------------------------------------------------------------
+    def fit(self, Xs: Any, ys: Any, Xt: Any, *extra: Any, yt: Any = None) -> BaseAdapter:
+        """Fit on labelled source ``Xs (ns, d), ys (ns,)`` and unlabelled target ``Xt (nt, d)``."""
+        name = type(self).__name__
+        if extra:
+            raise TransferkitError(
+                f"{name}.fit got {len(extra)} extra positional argument(s); target labels are "
+                "never taken positionally",
+                "call fit(Xs, ys, Xt); only TrAdaBoost takes labelled target data, as "
+                "fit(Xs, ys, Xt, yt=yt)",
+            )
+        if yt is not None and not self.uses_target_labels:
+            raise TransferkitError(
+                f"{name} is unsupervised on the target and must not see target labels (yt)",
+                "drop yt=..., or use TrAdaBoost for a few labelled target samples",
+            )
+        Xs, ys, Xt = check_domains(Xs, ys, Xt)
+        if self.uses_target_labels:
+            check(yt is not None, f"{name} needs labels for the target samples",
+                  "call fit(Xs, ys, Xt, yt=yt) with a few labelled target samples")
+            yt = as_labels(yt, Xt.shape[0], "yt (target labels)")
+        self.classes_ = np.unique(ys)
+        self.n_features_in_ = Xs.shape[1]
+        self._fit(Xs, ys, Xt, yt)
+        return self
+
+    def _fit(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: Any) -> None:
+        raise NotImplementedError
+
+    # -- prediction ---------------------------------------------------------------------
+    def _check_X(self, X: Any, domain: str = "target") -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        check(domain in DOMAINS, f"domain must be 'source' or 'target', got {domain!r}",
+              "pass domain='target' (default) or domain='source'")
+        X = as_features(X, "X")
+        check(
+            X.shape[1] == self.n_features_in_,
+            f"X has {X.shape[1]} features but {type(self).__name__} was fitted with "
+            f"{self.n_features_in_}",
+            "pass data with the same columns as at fit time",
+        )
+        return X
+
+    def _predict_input(self, X: np.ndarray, domain: str) -> np.ndarray:
+        return X
+
+    def predict(self, X: Any, domain: str = "target") -> np.ndarray:
+        """Labels ``(n,)`` for samples ``X (n, d)`` of ``domain`` (default: target)."""
+        X = self._check_X(X, domain)
+        return self.estimator_.predict(self._predict_input(X, domain))
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X: Any, domain: str = "target") -> np.ndarray:
+        """Class probabilities ``(n, n_classes)``; only when the estimator has them."""
+        X = self._check_X(X, domain)
+        return self.estimator_.predict_proba(self._predict_input(X, domain))
+
+
+class FeatureAdapter(BaseAdapter):
+    """Learns a map of the features under which source and target look alike.
+
+    ``transform(X, domain)`` applies it; the classifier ``estimator_`` is trained on the mapped
+    source data. Default classifier: 1-nearest-neighbour, as in the papers' tables.
+    """
+
+    def _default_estimator(self) -> Any:
+        return KNeighborsClassifier(n_neighbors=1)
+
+    def _fit(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: Any) -> None:
+        Zs = self._fit_map(Xs, ys, Xt)
+        self.estimator_ = self._make_estimator().fit(Zs, ys)
+
+    def _fit_map(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:
+        """Learn the map; return the mapped source samples ``(ns, k)``."""
+        raise NotImplementedError
+
+    def _map(self, X: np.ndarray, domain: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def _predict_input(self, X: np.ndarray, domain: str) -> np.ndarray:
+        return self._map(X, domain)
+
+    def transform(self, X: Any, domain: str = "target") -> np.ndarray:
+        """Map samples ``X (n, d)`` of ``domain`` into the adapted space ``(n, k)``."""
+        return self._map(self._check_X(X, domain), domain)
+
+
+class InstanceAdapter(BaseAdapter):
+    """Re-weights source samples so they resemble the target; ``weights_`` has shape (ns,).
+
+    The weights reach the classifier through ``fit(X, y, sample_weight=weights_)``. Default
+    classifier: logistic regression.
+    """
+
+    def _fit(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: Any) -> None:
+        estimator = self._make_estimator()
+        check(
+            accepts_sample_weight(estimator),
+            f"{type(estimator).__name__}.fit does not accept sample_weight, so "
+            f"{type(self).__name__}'s instance weights cannot reach it",
+            "use an estimator whose fit takes sample_weight (LogisticRegression, LinearSVC, SVC, "
+            "DecisionTreeClassifier, ...)",
+        )
+        w = np.asarray(self._fit_weights(Xs, ys, Xt), dtype=np.float64)
+        self.weights_ = w
+        self.estimator_ = fit_weighted(estimator, Xs, ys, w)
+
+    def _fit_weights(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:
+        """Non-negative weights ``(ns,)`` of the source samples."""
+        raise NotImplementedError

@@ -1,0 +1,84 @@
+"""The strategy contract: which parameters train, at which learning rate, plus an optional
+loss term. Strategies know nothing about the training loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...errors import TransferkitError
+from ..model import FineTuneModel, unwrap
+
+
+class Strategy:
+    """Base class. Subclasses set ``name`` (via ``register_strategy``) and override
+    :meth:`apply` (freeze / wrap), optionally :meth:`param_groups`, :meth:`regularizer`,
+    :meth:`on_epoch_start`.
+
+    Options are keyword arguments, validated by the subclass ``__init__``.
+    """
+
+    name: str = ""
+    #: default backbone learning rate when the user gives none
+    default_lr: float = 5e-5
+    #: whether the loop needs DDP to look for unused parameters (trainable set changes)
+    dynamic: bool = False
+
+    def __init__(self, **options: Any):
+        if options:
+            raise TransferkitError(
+                f"strategy '{self.name}' takes no option(s) {sorted(options)}",
+                "see docs/finetune.md for each strategy's options",
+            )
+
+    def options(self) -> dict[str, Any]:
+        """JSON-serialisable options (saved in the run dir)."""
+        return {}
+
+    def resolve(self, model: FineTuneModel, items: Any, codes: Any) -> Strategy:
+        """Pick the concrete strategy (``auto`` looks at the data); others return ``self``."""
+        return self
+
+    def apply(self, model: FineTuneModel) -> nn.Module:
+        """Set ``requires_grad`` (and wrap, e.g. LoRA). Returns the module to train."""
+        raise NotImplementedError
+
+    def param_groups(self, model: nn.Module, lr: float, head_lr: float) -> list[dict[str, Any]]:
+        """Optimizer param groups. Default: trainable backbone params at ``lr``, head at
+        ``head_lr``; biases and norm weights without weight decay."""
+        inner = unwrap(model)
+        head_ids = {id(p) for p in inner.head.parameters()}
+        trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        return _split_decay([(n, p) for n, p in trainable if id(p) not in head_ids], lr) + (
+            _split_decay([(n, p) for n, p in trainable if id(p) in head_ids], head_lr)
+        )
+
+    def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
+        """Called before each epoch (``gradual`` unfreezes here)."""
+
+    def regularizer(self, model: nn.Module) -> torch.Tensor | None:
+        """An extra loss term (``l2sp``), or None."""
+        return None
+
+    def describe(self) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in self.options().items())
+        return f"{self.name}({opts})" if opts else self.name
+
+
+def _split_decay(named: list[tuple[str, nn.Parameter]], lr: float) -> list[dict[str, Any]]:
+    """Two groups at ``lr``: weights (decayed) and biases / 1-D norm params (not decayed)."""
+    decay = [p for n, p in named if p.ndim > 1]
+    no_decay = [p for n, p in named if p.ndim <= 1]
+    groups = []
+    if decay:
+        groups.append({"params": decay, "lr": lr})
+    if no_decay:
+        groups.append({"params": no_decay, "lr": lr, "weight_decay": 0.0})
+    return groups
+
+
+def freeze(module: nn.Module, frozen: bool = True) -> None:
+    for p in module.parameters():
+        p.requires_grad_(not frozen)

@@ -1,0 +1,41 @@
+"""lora (peft): base weights frozen, adapter + head saved together, reload predicts identically."""
+
+import numpy as np
+import pytest
+
+from transferkit.errors import TransferkitError
+from transferkit.finetune import FineTuneClassifier
+from transferkit.finetune.strategies.lora import find_lora_targets
+from transferkit.run import load_run
+
+from .conftest import fit_model
+
+
+def test_targets_are_attention_projections(tiny_bert):
+    from transferkit.backbones import load_backbone
+    from transferkit.finetune.model import FineTuneModel
+
+    targets = find_lora_targets(FineTuneModel(load_backbone(tiny_bert), 2))
+    assert targets and {t.split(".")[-1] for t in targets} == {"query", "key", "value"}
+
+
+def test_saved_lora_run_reloads_and_predicts_identically(tiny_bert, texts, tmp_path):
+    X, y = texts
+    clf = fit_model(tiny_bert, "lora", X, y)
+    trainable, total = clf.result_.trainable_params, clf.result_.total_params
+    assert 0 < trainable < total / 2
+    clf.save(tmp_path / "run")
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert "adapter.safetensors" in files and "backbone.safetensors" not in files
+    loaded = load_run(tmp_path / "run")
+    assert isinstance(loaded, FineTuneClassifier)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    # the head really is restored from the adapter file (not a fresh random head)
+    fresh = FineTuneClassifier(backbone=tiny_bert, strategy="lora", random_state=1)
+    assert fresh.random_state != clf.random_state
+
+
+def test_lora_without_linear_layers_is_a_clear_error(images):
+    X, y = images
+    with pytest.raises(TransferkitError, match="LoRA found no Linear or attention layers"):
+        fit_model("tiny_cnn_test", "lora", X, y)
