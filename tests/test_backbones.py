@@ -5,6 +5,7 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
+from tiny_models import make_tiny_bert, make_tiny_vit
 
 from transferkit.backbones import list_backbones, load_backbone
 from transferkit.backbones.checkpoint import save_backbone
@@ -76,32 +77,8 @@ def test_minilm_matches_sentence_transformers():
     assert [g.name for g in bb.layer_groups()][:2] == ["embeddings", "block0"]
 
 
-def _tiny_bert(folder):
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "film", "a", "very"]
-    folder.mkdir()
-    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
-    cfg = BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=2,
-                     num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
-    torch.manual_seed(0)
-    BertModel(cfg).save_pretrained(folder)
-    return folder
-
-
-def _tiny_vit(folder):
-    from transformers import ViTConfig, ViTModel
-
-    cfg = ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=2,
-                    num_attention_heads=2, intermediate_size=32)
-    torch.manual_seed(0)
-    ViTModel(cfg).save_pretrained(folder)
-    return folder
-
-
 def test_hf_text_model_from_local_folder(tmp_path):
-    bb = load_backbone(f"hf:{_tiny_bert(tmp_path / 'bert')}")
+    bb = load_backbone(f"hf:{make_tiny_bert(tmp_path / 'bert')}")
     assert bb.modality == "text" and bb.feature_dim == 16
     feats = bb(**bb.prepare(["a very good film", "bad"]))
     assert feats.shape == (2, 16)
@@ -109,7 +86,7 @@ def test_hf_text_model_from_local_folder(tmp_path):
 
 
 def test_hf_image_model_from_local_folder(tmp_path):
-    bb = load_backbone(f"hf:{_tiny_vit(tmp_path / 'vit')}")
+    bb = load_backbone(f"hf:{make_tiny_vit(tmp_path / 'vit')}")
     assert bb.modality == "image" and bb.preprocessing.image_size == 32
     img = np.zeros((10, 10, 3), dtype=np.uint8)
     assert bb(**bb.prepare([img, img])).shape == (2, 16)
@@ -145,7 +122,7 @@ def test_optional_backend_missing_names_the_extra():
 
 
 def test_file_checkpoint_round_trip(tmp_path):
-    src = load_backbone(f"hf:{_tiny_bert(tmp_path / 'bert')}")
+    src = load_backbone(f"hf:{make_tiny_bert(tmp_path / 'bert')}")
     with torch.no_grad():
         for p in src.parameters():
             p.add_(0.01)  # "fine-tuned" weights differ from the folder's
@@ -171,7 +148,7 @@ def test_hf_hub_id_resolves_from_the_local_hub_cache(tmp_path, monkeypatch):
     cache = tmp_path / "hub"
     snap = cache / "models--tiny-org--tiny-bert" / "snapshots" / "0123abcd"
     snap.parent.mkdir(parents=True)
-    _tiny_bert(snap)
+    make_tiny_bert(snap)
     (cache / "models--tiny-org--tiny-bert" / "refs").mkdir()
     (cache / "models--tiny-org--tiny-bert" / "refs" / "main").write_text("0123abcd")
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
