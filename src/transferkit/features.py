@@ -14,6 +14,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -64,10 +65,22 @@ def extract_features(
     if backbone.modality == "text":
         todo = todo[_length_order([items[i] for i in todo])]  # little padding per batch
     desc = f"extracting {backbone.name} features"
-    with tqdm(total=len(todo), desc=desc, unit="item", disable=_no_progress(progress)) as bar:
-        for start in range(0, len(todo), bs):
-            sel = todo[start : start + bs]
-            out[sel] = run(backbone.prepare([items[i] for i in sel]))
+    batches = [todo[start : start + bs] for start in range(0, len(todo), bs)]
+
+    def prepare(sel: np.ndarray) -> dict[str, torch.Tensor]:
+        return backbone.prepare([items[i] for i in sel])
+
+    # Decoding/tokenising the next batch overlaps with the model on the current one.
+    with (
+        tqdm(total=len(todo), desc=desc, unit="item", disable=_no_progress(progress)) as bar,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        pending = pool.submit(prepare, batches[0])
+        for k, sel in enumerate(batches):
+            inputs = pending.result()
+            if k + 1 < len(batches):
+                pending = pool.submit(prepare, batches[k + 1])
+            out[sel] = run(inputs)
             bar.update(len(sel))
     STATS["extracted"] += len(todo)
     if store is not None:
@@ -131,9 +144,16 @@ def _length_order(items: Sequence[Any]) -> np.ndarray:
     return np.argsort([len(t) if isinstance(t, str) else 0 for t in items], kind="stable")
 
 
+_SESSIONS: dict[str, OnnxRunner] = {}
+
+
 def _engine(backbone: Backbone, engine: str) -> Callable[[dict[str, torch.Tensor]], np.ndarray]:
+    """The runner for ``backbone``; ONNX sessions are built once per process and fingerprint."""
     if engine == "onnx" or (engine == "auto" and backbone.onnx_exportable and _has_ort()):
-        return OnnxRunner(backbone)
+        key = backbone.fingerprint()
+        if key not in _SESSIONS:
+            _SESSIONS[key] = OnnxRunner(backbone)
+        return _SESSIONS[key]
     return TorchRunner(backbone)
 
 
