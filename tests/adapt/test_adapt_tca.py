@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from adapt_testdata import data_root, surf_task, toy_shift
+from sklearn.neighbors import KNeighborsClassifier
 
 from transferkit.adapt import TCA
 from transferkit.adapt.datasets import published_jda
@@ -23,15 +24,15 @@ def test_embedding_closes_the_mean_gap():
     assert mean_gap(Xs, Xt) / np.sqrt(np.vstack([Xs, Xt]).var(0).sum()) > 0.5
 
 
-@pytest.mark.parametrize("kernel, approx", [("rbf", "exact"), ("rbf", "nystroem"),
-                                            ("rbf", "rff")])
+@pytest.mark.parametrize("kernel, approx", [("linear", "auto"), ("rbf", "exact"),
+                                            ("rbf", "nystroem"), ("rbf", "rff")])
 def test_kernel_variants_adapt_the_toy_shift(kernel, approx):
     Xs, ys, Xt, yt = toy_shift(n_features=10, shift=3.0)
-    plain = TCA(n_components=3, normalize=False).fit(Xs, ys, Xt).score(Xt, yt)
-    model = TCA(n_components=3, kernel=kernel, approx=approx, n_landmarks=100,
+    plain = KNeighborsClassifier(1).fit(Xs, ys).score(Xt, yt)
+    model = TCA(n_components=1, kernel=kernel, approx=approx, n_landmarks=100,
                 normalize=False).fit(Xs, ys, Xt)
-    assert model.feature_map_.mode_ == approx
-    assert model.score(Xt, yt) > 0.85 and plain > 0.85
+    assert model.feature_map_.mode_ == ("linear" if kernel == "linear" else approx)
+    assert plain < 0.6 and model.score(Xt, yt) > 0.8
 
 
 @pytest.mark.parametrize("task", ["DW", "WD"])

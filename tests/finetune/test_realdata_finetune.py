@@ -3,13 +3,12 @@ on the same MR polarity subsample split (~2 minutes on 2 cores)."""
 
 import numpy as np
 import pytest
+from conftest import shared_path
 
 from transferkit import TransferClassifier
 from transferkit.data.dataset import take
 from transferkit.data.public import load_mr_polarity
 from transferkit.finetune import FineTuneClassifier
-
-from conftest import shared_path
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -26,11 +26,12 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from transferkit.errors import TransferkitError, check
+from transferkit.registry import Registry
 
 DOMAINS = ("source", "target")
 
-#: name -> adapter class; filled by :func:`register`.
-ADAPTERS: dict[str, type[BaseAdapter]] = {}
+#: name -> adapter class (the project-wide :class:`~transferkit.registry.Registry`).
+ADAPTERS: Registry[type[BaseAdapter]] = Registry("adapter")
 
 
 class AdaptWarning(UserWarning):
@@ -38,7 +39,7 @@ class AdaptWarning(UserWarning):
 
 
 def register(name: str) -> Callable[[type[BaseAdapter]], type[BaseAdapter]]:
-    """Class decorator: make an adapter reachable as ``ADAPTERS[name]``."""
+    """Class decorator: make an adapter reachable as ``ADAPTERS[name]`` (names are unique)."""
 
     def wrap(cls: type[BaseAdapter]) -> type[BaseAdapter]:
         key = name.lower()
@@ -47,21 +48,15 @@ def register(name: str) -> Callable[[type[BaseAdapter]], type[BaseAdapter]]:
                 f"adapter name '{key}' is already registered to {ADAPTERS[key].__name__}",
                 "pick another name for the new adapter",
             )
-        ADAPTERS[key] = cls
-        cls.registry_name = key
-        return cls
+        cls.name = key  # set explicitly: a subclass (JDA < TCA) must not inherit the parent's
+        return ADAPTERS.register(key)(cls)
 
     return wrap
 
 
 def get_adapter(name: str) -> type[BaseAdapter]:
     """Adapter class registered under ``name`` (case-insensitive)."""
-    key = str(name).lower()
-    if key not in ADAPTERS:
-        raise TransferkitError(
-            f"unknown adapter '{name}'", f"choose one of: {', '.join(sorted(ADAPTERS))}"
-        )
-    return ADAPTERS[key]
+    return ADAPTERS.get(str(name).lower())
 
 
 # --------------------------------------------------------------------------- input checks
@@ -151,16 +146,15 @@ def accepts_sample_weight(estimator: Any) -> bool:
     return has_fit_parameter(estimator, "sample_weight")
 
 
-def fit_weighted(estimator: Any, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> Any:
-    """``estimator.fit(X, y, sample_weight=...)`` or a clear error when it cannot take weights."""
+def require_sample_weight(estimator: Any, method: str) -> None:
+    """One-line error unless ``estimator.fit`` can receive ``method``'s instance weights."""
     check(
         accepts_sample_weight(estimator),
-        f"{type(estimator).__name__}.fit does not accept sample_weight, so instance weights "
-        "cannot reach it",
+        f"{type(estimator).__name__}.fit does not accept sample_weight, so {method}'s "
+        "instance weights cannot reach it",
         "use an estimator whose fit takes sample_weight (LogisticRegression, LinearSVC, SVC, "
         "DecisionTreeClassifier, ...)",
     )
-    return estimator.fit(X, y, sample_weight=sample_weight)
 
 
 def domain_target_probability(
@@ -190,15 +184,33 @@ def domain_target_probability(
     return proba[: len(Xs)], proba[len(Xs):]
 
 
+def cap_weights(w: np.ndarray, cap: float | None) -> np.ndarray:
+    """Weights ``(n,)`` rescaled to mean 1 with no weight above ``cap``.
+
+    Finds the scale ``s`` with ``mean(min(s * w, cap)) = 1`` (water-filling), so a few huge
+    ratios cannot take all the mass: at least ``n / cap`` samples keep a real say.
+    """
+    w = np.asarray(w, dtype=np.float64) / np.mean(w)
+    if cap is None or w.max() <= cap:
+        return w
+    check(cap > 1, f"the weight cap must be > 1 (weights average 1), got {cap}",
+          "use clip=10 or None")
+    lo, hi = 0.0, np.log(cap / max(w.min(), 1e-300))
+    for _ in range(100):  # mean(min(e^t w, cap)) increases in t; bisect t = log s
+        mid = 0.5 * (lo + hi)
+        if np.minimum(np.exp(mid) * w, cap).mean() < 1.0:
+            lo = mid
+        else:
+            hi = mid
+    return np.minimum(np.exp(hi) * w, cap)
+
+
 def odds_to_weights(
     p_target: np.ndarray, n_source: int, n_target: int, clip: float | None = 10.0
 ) -> np.ndarray:
-    """Density ratio ``p_t(x)/p_s(x) = p(t|x)/p(s|x) * ns/nt``, clipped, normalised to mean 1."""
+    """Density ratio ``p_t(x)/p_s(x) = p(t|x)/p(s|x) * ns/nt`` as weights: mean 1, max ``clip``."""
     p = np.clip(p_target, 1e-6, 1 - 1e-6)
-    w = p / (1 - p) * (n_source / n_target)
-    if clip is not None:
-        w = np.minimum(w, clip * w.mean())
-    return w / w.mean()
+    return cap_weights(p / (1 - p) * (n_source / n_target), clip)
 
 
 # --------------------------------------------------------------------------- base classes
@@ -222,7 +234,7 @@ class BaseAdapter(ClassifierMixin, BaseEstimator):
     ``estimator_`` expects.
     """
 
-    registry_name: str = ""
+    name: str = ""  # registry key, set by @register
     #: only True for methods that use labelled target samples (``fit(..., yt=...)``).
     uses_target_labels: bool = False
 
@@ -329,16 +341,9 @@ class InstanceAdapter(BaseAdapter):
 
     def _fit(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: Any) -> None:
         estimator = self._make_estimator()
-        check(
-            accepts_sample_weight(estimator),
-            f"{type(estimator).__name__}.fit does not accept sample_weight, so "
-            f"{type(self).__name__}'s instance weights cannot reach it",
-            "use an estimator whose fit takes sample_weight (LogisticRegression, LinearSVC, SVC, "
-            "DecisionTreeClassifier, ...)",
-        )
-        w = np.asarray(self._fit_weights(Xs, ys, Xt), dtype=np.float64)
-        self.weights_ = w
-        self.estimator_ = fit_weighted(estimator, Xs, ys, w)
+        require_sample_weight(estimator, type(self).__name__)  # fail before the weights' cost
+        self.weights_ = np.asarray(self._fit_weights(Xs, ys, Xt), dtype=np.float64)
+        self.estimator_ = estimator.fit(Xs, ys, sample_weight=self.weights_)
 
     def _fit_weights(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:
         """Non-negative weights ``(ns,)`` of the source samples."""

@@ -11,12 +11,29 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from transferkit.errors import TransferkitError, check
 
 KERNELS = ("linear", "rbf")
 APPROXIMATIONS = ("auto", "exact", "nystroem", "rff")
 _CHUNK = 4096
+
+
+def one_blas_thread() -> threadpool_limits:
+    """Context manager: LAPACK decompositions (eigh, svd) on a single BLAS thread.
+
+    OpenBLAS' threaded tridiagonalisation/bidiagonalisation is slower than the serial one for
+    the matrices used here (up to a few thousand rows) and, measured on a 2-core machine shared
+    with other jobs, up to 50x slower when the cores are busy.
+    """
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def symmetric_eig(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.linalg.eigh`` (ascending eigenvalues) under :func:`one_blas_thread`."""
+    with one_blas_thread():
+        return np.linalg.eigh(A)
 
 
 def check_kernel(kernel: str, approx: str = "auto") -> None:
@@ -87,7 +104,7 @@ def pooled_subsample(Xs: np.ndarray, Xt: np.ndarray, size: int,
 
 def _inverse_sqrt_psd(K: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
     """``V diag(s^-1/2)`` for the eigenpairs of PSD ``K`` above ``rtol * s_max``; shape (m, r)."""
-    s, V = np.linalg.eigh(K)
+    s, V = symmetric_eig(K)
     keep = s > rtol * max(s.max(), 1e-300)
     return V[:, keep] / np.sqrt(s[keep])
 
@@ -177,29 +194,42 @@ class KernelFeatures:
 
 
 class GramOperator:
-    """Symmetric PSD Gram matrix ``K (n, n)``, stored dense or as a factor ``F (n, m)``, K=FF^T."""
+    """Symmetric PSD matrix ``K + ridge * I`` (n, n) with ``K`` dense or a factor ``F (n, m)``,
+    ``K = F F^T``; products cost ``O(n^2)`` or ``O(n m)`` and the n x n matrix is never formed
+    from a factor."""
 
-    def __init__(self, dense: np.ndarray | None = None, factor: np.ndarray | None = None):
+    def __init__(self, dense: np.ndarray | None = None, factor: np.ndarray | None = None,
+                 ridge: float = 0.0):
         check((dense is None) != (factor is None), "GramOperator needs exactly one of dense/factor")
         self.dense = dense
         self.factor = factor
+        self.ridge = ridge
 
     @property
     def shape(self) -> tuple[int, int]:
         n = (self.dense if self.dense is not None else self.factor).shape[0]
         return n, n
 
-    def matvec(self, v: np.ndarray) -> np.ndarray:
-        """``K @ v`` in ``O(n^2)`` (dense) or ``O(n m)`` (factor)."""
+    def with_ridge(self, ridge: float) -> GramOperator:
+        """The same matrix plus ``ridge * I`` (no copy of the data)."""
+        return GramOperator(self.dense, self.factor, ridge)
+
+    def mean_diagonal(self) -> float:
+        """Mean of ``diag(K)`` (without the ridge)."""
         if self.dense is not None:
-            return self.dense @ v
-        return self.factor @ (self.factor.T @ v)
+            return float(np.mean(np.diag(self.dense)))
+        return float(np.mean(np.einsum("ij,ij->i", self.factor, self.factor)))
+
+    def matvec(self, v: np.ndarray) -> np.ndarray:
+        """``(K + ridge I) @ v``."""
+        out = self.dense @ v if self.dense is not None else self.factor @ (self.factor.T @ v)
+        return out + self.ridge * v if self.ridge else out
 
     def max_eigenvalue(self) -> float:
-        """Largest eigenvalue of ``K`` (its Lipschitz constant as a quadratic form)."""
+        """Largest eigenvalue (the Lipschitz constant of the quadratic form's gradient)."""
         if self.factor is not None:
             small = self.factor.T @ self.factor
-            return float(np.linalg.eigvalsh(small)[-1])
+            return float(symmetric_eig(small)[0][-1]) + self.ridge
         return float(_power_iteration(self.matvec, self.shape[0]))
 
 

@@ -142,8 +142,10 @@ class LabelFreeSearch(BaseEstimator):
             idx_fit, idx_val = train_test_split(
                 np.arange(Xs.shape[0]), test_size=self.holdout, stratify=ys,
                 random_state=self.random_state)
-            data = SelectionData(Xs[idx_val], ys[idx_val],
-                                 odds_to_weights(p_s[idx_val], Xs.shape[0], Xt.shape[0]), Xt)
+            # normalised over the whole source so the held-out mean is free to differ from 1:
+            # that difference is what DEV's control variate corrects
+            weights = odds_to_weights(p_s, Xs.shape[0], Xt.shape[0])
+            data = SelectionData(Xs[idx_val], ys[idx_val], weights[idx_val], Xt)
             Xs_fit, ys_fit = Xs[idx_fit], ys[idx_fit]
         else:
             data = SelectionData(None, None, None, Xt)

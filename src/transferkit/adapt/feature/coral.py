@@ -7,12 +7,13 @@ from typing import Any
 import numpy as np
 
 from transferkit.adapt.base import FeatureAdapter, constant_columns, register
+from transferkit.adapt.kernels import symmetric_eig
 from transferkit.errors import TransferkitError, check
 
 
 def symmetric_power(C: np.ndarray, power: float) -> np.ndarray:
     """``C ** power`` for a symmetric positive definite ``C (d, d)``."""
-    s, V = np.linalg.eigh(C)
+    s, V = symmetric_eig(C)
     return (V * np.clip(s, 1e-12, None) ** power) @ V.T
 
 
@@ -28,7 +29,7 @@ def regularised_covariance(X: np.ndarray, eps: float, name: str) -> np.ndarray:
                 "is singular and cannot be whitened",
                 "use eps>0 (the paper uses eps=1) or drop constant columns",
             )
-        check(np.linalg.eigvalsh(C)[0] > 1e-10 * max(np.trace(C), 1e-300),
+        check(symmetric_eig(C)[0][0] > 1e-10 * max(np.trace(C), 1e-300),
               f"CORAL(eps=0): the {name} covariance is singular ({X.shape[0]} samples, {d} "
               "features)", "use eps>0 (the paper uses eps=1)")
     return C

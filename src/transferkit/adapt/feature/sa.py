@@ -7,13 +7,15 @@ from typing import Any
 import numpy as np
 
 from transferkit.adapt.base import FeatureAdapter, register
+from transferkit.adapt.kernels import one_blas_thread
 from transferkit.errors import check
 
 
 def principal_axes(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(d,)`` and top-``k`` principal axes ``(d, k)`` of ``X (n, d)``."""
     mean = X.mean(0)
-    _, _, Vt = np.linalg.svd(X - mean, full_matrices=False)
+    with one_blas_thread():
+        _, _, Vt = np.linalg.svd(X - mean, full_matrices=False)
     return mean, Vt[:k].T
 
 

@@ -23,6 +23,7 @@ from transferkit.adapt.kernels import (
     check_kernel,
     pooled_subsample,
     resolve_mode,
+    symmetric_eig,
 )
 from transferkit.errors import check
 
@@ -39,7 +40,7 @@ def l2_normalise_rows(X: np.ndarray, name: str = "X") -> np.ndarray:
 def _inverse_sqrt_identity_plus_low_rank(V: np.ndarray, reg: float) -> np.ndarray:
     """``(reg I + V V^T)^-1/2`` (p, p) for ``V (p, r)``, via the eigenpairs of the rank-r part."""
     Q, R = np.linalg.qr(V)
-    lam, P = np.linalg.eigh(R @ R.T)
+    lam, P = symmetric_eig(R @ R.T)
     U = Q @ P
     scale = 1.0 / np.sqrt(reg)
     out = (U * (1.0 / np.sqrt(reg + np.clip(lam, 0.0, None)) - scale)) @ U.T
@@ -51,7 +52,8 @@ def mmd_vectors(ns: int, nt: int, ys: np.ndarray, yt_pseudo: np.ndarray | None) 
     """Rows ``e_r (r, ns+nt)`` with ``M = sum_r e_r e_r^T`` scaled to unit Frobenius norm.
 
     Row 0 is the marginal term (weighted by the number of classes, as in the JDA reference
-    code); with target pseudo-labels one row per class adds the class-conditional MMD.
+    code); with target pseudo-labels one row per class adds the class-conditional MMD (a class
+    absent from the pseudo-labels keeps only its source part, also as in that code).
     """
     classes = np.unique(ys)
     e0 = np.r_[np.full(ns, 1.0 / ns), np.full(nt, -1.0 / nt)] * np.sqrt(classes.size)
@@ -113,7 +115,9 @@ class TCA(FeatureAdapter):
         else:
             fmap.fit(pooled_subsample(Xs, Xt, 20 * self.n_landmarks, self.random_state),
                      n_total=n)
-            F = np.vstack([fmap.transform(Xs), fmap.transform(Xt)])
+            F = np.empty((n, fmap.n_features_out))
+            F[: Xs.shape[0]] = fmap.transform(Xs)
+            F[Xs.shape[0]:] = fmap.transform(Xt)
         self.feature_map_ = fmap
         k = int(self.n_components)
         limit = min(F.shape[1], n - 1)
@@ -137,7 +141,7 @@ class TCA(FeatureAdapter):
             v0 = np.random.default_rng(0).normal(size=p)
             _, U = eigsh(C, k=k, which="LA", v0=v0)
         else:
-            _, U = np.linalg.eigh(C)
+            _, U = symmetric_eig(C)
         W = A_inv_sqrt @ U[:, ::-1][:, :k] if U.shape[1] > k else A_inv_sqrt @ U[:, ::-1]
         return W / np.linalg.norm(W, axis=0)
 

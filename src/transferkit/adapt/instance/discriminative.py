@@ -20,8 +20,9 @@ class DiscriminativeWeighting(InstanceAdapter):
     """Weights ``w(x) = p(t|x) / p(s|x) * ns/nt`` from a source-vs-target classifier.
 
     The probabilities are out-of-fold (``cv`` folds) so the domain classifier never scores a
-    sample it was trained on; weights are clipped at ``clip`` times their mean and normalised
-    to mean 1. ``domain_classifier`` defaults to logistic regression.
+    sample it was trained on; weights are normalised to mean 1 and capped at ``clip`` (the
+    scale is chosen so the capped weights still average 1). ``domain_classifier`` defaults to
+    logistic regression.
     """
 
     def __init__(self, estimator: Any = None, domain_classifier: Any = None,
@@ -33,7 +34,7 @@ class DiscriminativeWeighting(InstanceAdapter):
         self.random_state = random_state
 
     def _fit_weights(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:
-        check(self.clip is None or self.clip > 0, f"clip must be > 0, got {self.clip}",
+        check(self.clip is None or self.clip > 1, f"clip must be > 1, got {self.clip}",
               "use clip=10 or None")
         p_s, _ = domain_target_probability(Xs, Xt, self.domain_classifier, cv=int(self.cv),
                                            random_state=self.random_state)

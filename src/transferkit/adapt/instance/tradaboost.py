@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from transferkit.adapt.base import InstanceAdapter, fit_weighted, register
+from transferkit.adapt.base import InstanceAdapter, register, require_sample_weight
 from transferkit.errors import check
 
 
@@ -51,6 +51,7 @@ class TrAdaBoost(InstanceAdapter):
         check(bool(np.isin(yt, self.classes_).all()),
               "yt contains classes that never occur in ys", "label target samples with "
               "source classes only")
+        require_sample_weight(self._make_estimator(), "TrAdaBoost")
         ns = Xs.shape[0]
         X, y = np.vstack([Xs, Xt]), np.r_[ys, yt]
         w = np.ones(X.shape[0])
@@ -58,7 +59,7 @@ class TrAdaBoost(InstanceAdapter):
         learners, betas = [], []
         for _ in range(N):
             p = w / w.sum()
-            learner = fit_weighted(self._make_estimator(), X, y, p * X.shape[0])
+            learner = self._make_estimator().fit(X, y, sample_weight=p * X.shape[0])
             miss = learner.predict(X) != y
             err = float(np.clip(p[ns:][miss[ns:]].sum() / p[ns:].sum(), 1e-10, 0.499))
             beta_t = err / (1.0 - err)
