@@ -142,7 +142,7 @@ class TransferClassifier(_HeadClassifier):
     ``strategy`` other than "linear-probe" (the default, this cached-feature path) trains the
     backbone too: the fit is delegated to :class:`transferkit.finetune.FineTuneClassifier`
     with ``strategy_params``, ``epochs``, ``lr`` and any further loop settings in
-    ``finetune_params`` (see docs/finetune.md).
+    ``finetune_params`` (see the README, "Fine-tuning the backbone").
     """
 
     def __init__(

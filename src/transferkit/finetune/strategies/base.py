@@ -30,7 +30,7 @@ class Strategy:
         if options:
             raise TransferkitError(
                 f"strategy '{self.name}' takes no option(s) {sorted(options)}",
-                "see docs/finetune.md for each strategy's options",
+                "see the README's Fine-tuning section for each strategy's options",
             )
 
     def options(self) -> dict[str, Any]:
