@@ -33,6 +33,32 @@ def shared_backbone(name: str | Backbone) -> Backbone:
     return _LOADED[name]
 
 
+def encode_labels(
+    X: Any, y: Any, y_val: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Check labels and encode them: (classes_, codes (N,), validation codes or None)."""
+    y = np.asarray(y)
+    if len(X) != len(y):
+        raise TransferkitError(f"{len(X)} inputs but {len(y)} labels", "pass one label per input")
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise TransferkitError(
+            f"the training labels hold one class only ({classes[0]!r})",
+            "a classifier needs at least two classes",
+        )
+    val_codes = None
+    if y_val is not None:
+        y_val = np.asarray(y_val)
+        unknown = set(np.unique(y_val)) - set(classes)
+        if unknown:
+            raise TransferkitError(
+                f"validation labels {sorted(unknown)} are not among the training classes",
+                "every validation class must appear in training",
+            )
+        val_codes = np.searchsorted(classes, y_val)
+    return classes, np.searchsorted(classes, y), val_codes
+
+
 def _stack(a: Any, b: Any) -> Any:
     if hasattr(a, "tocsr"):
         import scipy.sparse as sp
@@ -58,31 +84,13 @@ class _HeadClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> _HeadClassifier:
         """Fit on ``X``/``y``. Hyperparameters, early stopping and the binary threshold use
         ``X_val``/``y_val`` if given, else a stratified ``validation_fraction`` of ``X``."""
-        y = np.asarray(y)
-        if len(X) != len(y):
-            raise TransferkitError(
-                f"{len(X)} inputs but {len(y)} labels", "pass one label per input"
-            )
-        self.classes_ = np.unique(y)
-        if len(self.classes_) < 2:
-            raise TransferkitError(
-                f"the training labels hold one class only ({self.classes_[0]!r})",
-                "a classifier needs at least two classes",
-            )
-        codes = np.searchsorted(self.classes_, y)
+        self.classes_, codes, c_val_given = encode_labels(X, y, y_val)
         train_idx, val_idx = self._validation_indices(codes, X_val is not None)
         F = self._features(X, fitting=True) if X_val is None else None
         if X_val is not None:
             F_train = self._features(X, fitting=True)
             F_val = self._features(X_val, fitting=False)
-            y_val = np.asarray(y_val)
-            unknown = set(np.unique(y_val)) - set(self.classes_)
-            if unknown:
-                raise TransferkitError(
-                    f"validation labels {sorted(unknown)} are not among the training classes",
-                    "every validation class must appear in training",
-                )
-            c_train, c_val = codes, np.searchsorted(self.classes_, y_val)
+            c_train, c_val = codes, c_val_given
         else:
             F_train, c_train = take(F, train_idx), codes[train_idx]
             F_val, c_val = (take(F, val_idx), codes[val_idx]) if len(val_idx) else (None, None)

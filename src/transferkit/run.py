@@ -153,7 +153,8 @@ def compare(
     from .estimator import FromScratchClassifier, TransferClassifier
 
     y = np.asarray(data.y)
-    if clf_params.get("cache", True):  # one extraction pass over everything, then cache hits
+    frozen = clf_params.get("strategy", "linear-probe") == "linear-probe"
+    if frozen and clf_params.get("cache", True):  # one extraction pass, then cache hits
         from .estimator import shared_backbone
         from .features import extract_features
 

@@ -14,8 +14,7 @@ import numpy as np
 
 from ..backbones import check_modality, load_backbone
 from ..data.dataset import infer_modality, take
-from ..errors import TransferkitError
-from ..estimator import _HeadClassifier
+from ..estimator import _HeadClassifier, encode_labels
 from ..metrics import choose_threshold
 from .loop import TrainConfig, Trainer, predict_proba
 from .model import FineTuneModel, unwrap
@@ -89,28 +88,13 @@ class FineTuneClassifier(_HeadClassifier):
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> FineTuneClassifier:
         """Fine-tune on ``X``/``y``; select the epoch (and threshold) on validation data."""
-        y = np.asarray(y)
-        if len(X) != len(y):
-            raise TransferkitError(f"{len(X)} inputs but {len(y)} labels",
-                                   "pass one label per input")
-        self.classes_ = np.unique(y)
-        if len(self.classes_) < 2:
-            raise TransferkitError(
-                f"the training labels hold one class only ({self.classes_[0]!r})",
-                "a classifier needs at least two classes")
-        codes = np.searchsorted(self.classes_, y)
+        self.classes_, codes, c_val_given = encode_labels(X, y, y_val)
         strategy = make_strategy(self.strategy, **(self.strategy_params or {}))
         backbone = load_backbone(self.backbone)  # a private copy: its weights will change
         check_modality(backbone, infer_modality(X))
         self.base_fingerprint_ = backbone.fingerprint()
         if X_val is not None:
-            y_val = np.asarray(y_val)
-            unknown = set(np.unique(y_val)) - set(self.classes_)
-            if unknown:
-                raise TransferkitError(
-                    f"validation labels {sorted(unknown)} are not among the training classes",
-                    "every validation class must appear in training")
-            X_tr, c_tr, X_va, c_va = X, codes, X_val, np.searchsorted(self.classes_, y_val)
+            X_tr, c_tr, X_va, c_va = X, codes, X_val, c_val_given
         else:
             tr, va = self._validation_indices(codes, False)
             X_tr, c_tr = take(X, tr), codes[tr]
