@@ -78,9 +78,21 @@ def test_npz_and_mat_arrays(tmp_path):
     savemat(tmp_path / "f.mat", {"fts": X, "labels": np.array([[1], [2], [1], [2], [1], [2]])})
     a, b = load_dataset(tmp_path / "f.npz"), load_dataset(tmp_path / "f.mat")
     assert np.allclose(a.X, b.X) and a.modality == b.modality == "tabular"
-    with pytest.raises(TransferkitError, match="expected feature and label arrays"):
+    with pytest.raises(TransferkitError, match="expected a feature or image array"):
         np.savez(tmp_path / "g.npz", A=X)
         load_dataset(tmp_path / "g.npz")
+
+
+def test_npz_images_and_unlabelled_arrays(tmp_path):
+    images = np.random.default_rng(0).random((4, 16, 16))  # floats in [0, 1]
+    np.savez(tmp_path / "img.npz", X=images, y=[0, 1, 0, 1])
+    np.savez(tmp_path / "unlabelled.npz", X=images)
+    ds, unlabelled = load_dataset(tmp_path / "img.npz"), load_dataset(tmp_path / "unlabelled.npz")
+    assert ds.modality == unlabelled.modality == "image"
+    assert ds.X.dtype == np.uint8 and ds.X.shape == (4, 16, 16) and unlabelled.y is None
+    np.savez(tmp_path / "bad.npz", X=images, y=[0, 1])
+    with pytest.raises(TransferkitError, match="has 2 labels"):
+        load_dataset(tmp_path / "bad.npz")
 
 
 def test_unknown_format_and_missing_path(tmp_path):

@@ -1,4 +1,4 @@
-"""``transferkit`` command line: demo, fit, predict, evaluate, backbones, lr-find.
+"""``transferkit`` command line: demo, fit, adapt, predict, evaluate, backbones, lr-find.
 
 Errors the user can fix print one line (``error: problem -- fix``) and exit 2;
 ``--debug`` shows the traceback.
@@ -57,15 +57,18 @@ def _default_backbone(args: argparse.Namespace, data) -> str:
     return backbone
 
 
-def _load(path: str, args: argparse.Namespace):
+def _load(path: str, args: argparse.Namespace, labelled: bool = True):
     from .data import load_dataset
 
-    return load_dataset(
+    data = load_dataset(
         path,
         label_column=args.label_column,
         text_column=args.text_column,
         image_column=args.image_column,
     )
+    if labelled and data.y is None:
+        raise TransferkitError(f"{path} has no labels", "save them beside the inputs (y=...)")
+    return data
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +116,32 @@ def build_parser() -> argparse.ArgumentParser:
     lrf.add_argument("--start", type=float, default=1e-7)
     lrf.add_argument("--end", type=float, default=1.0)
     _data_options(lrf)
+
+    ad = sub.add_parser("adapt", help="deep domain adaptation: labelled source, unlabelled "
+                        "target, epoch chosen without target labels")
+    ad.add_argument("--source", required=True, help="labelled source data (any format fit reads)")
+    ad.add_argument("--target", required=True, help="target data; its labels, if any, are ignored")
+    ad.add_argument("--target-test", help="labelled target test data, used only for the score")
+    ad.add_argument("--method", default="dann",
+                    help="dan | deep-coral | dann | cdan | mcc | wdgrl | source-only [dann]")
+    ad.add_argument("--backbone", default=None,
+                    help="see `transferkit backbones` [lenet for images, minilm for text]")
+    ad.add_argument("--trade-off", type=float, default=1.0,
+                    help="weight of the adaptation loss [1.0]")
+    ad.add_argument("--selector", default="dev",
+                    help="label-free epoch selection: dev | iwv | snd | entropy | "
+                    "source-accuracy [dev]")
+    ad.add_argument("--oracle", action="store_true",
+                    help="also report the epoch picked on --target-test labels (labelled as "
+                    "an oracle; never used for the model)")
+    _finetune_options(ad, default="finetune")
+    ad.add_argument("--epochs", type=int, default=10)
+    ad.add_argument("--lr", type=float, default=1e-3, help="backbone learning rate [1e-3]")
+    ad.add_argument("--batch-size", type=int, default=32)
+    ad.add_argument("--seed", type=int, default=0)
+    ad.add_argument("--no-baseline", action="store_true", help="skip the source-only run")
+    ad.add_argument("--out", help="run directory to write the adapted model to")
+    _data_options(ad)
 
     pred = sub.add_parser("predict", help="write predictions (label + probabilities) to CSV")
     pred.add_argument("run_dir")
@@ -215,6 +244,74 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from ._io import write_json
+    from .adapt.deep import DOMAIN_LOSSES, SOURCE_ONLY, DeepDomainAdaptation
+    from .adapt.deep.select import DEEP_SELECTORS
+    from .metrics import classification_metrics, format_table
+    from .run import _codes
+
+    if args.method != SOURCE_ONLY:
+        DOMAIN_LOSSES.get(args.method)  # unknown method: one line before any data is read
+    if args.selector not in DEEP_SELECTORS:
+        raise TransferkitError(f"unknown selector '{args.selector}'",
+                               f"use one of: {', '.join(DEEP_SELECTORS)}")
+    if args.oracle and not args.target_test:
+        raise TransferkitError("--oracle needs --target-test", "pass a labelled target test set")
+    strategy, strategy_params = _strategy(args)
+    source = _load(args.source, args)
+    target = _load(args.target, args, labelled=False)
+    test = _load(args.target_test, args) if args.target_test else None
+    for part in (target, test):
+        if part is not None and part.modality != source.modality:
+            raise TransferkitError(
+                f"source is {source.modality} data but {part.name} is {part.modality}",
+                "give source and target data of the same kind")
+    backbone = args.backbone or {"image": "lenet", "text": "minilm"}.get(source.modality)
+    if backbone is None:
+        raise TransferkitError(f"{args.source} holds {source.modality} features",
+                               "use `transferkit.adapt` (CORAL, TCA, JDA, ...) on feature arrays")
+    methods = [args.method] + ([] if args.no_baseline or args.method == SOURCE_ONLY
+                               else [SOURCE_ONLY])
+    rows, fitted = [], {}
+    for method in methods:
+        clf = DeepDomainAdaptation(
+            method=method, trade_off=args.trade_off, selector=args.selector,
+            backbone=backbone, strategy=strategy, strategy_params=strategy_params,
+            epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+            verbose=not args.quiet, random_state=args.seed)
+        oracle = (test.X, test.y) if args.oracle else None
+        clf.fit(source.X, source.y, X_target=target.X, oracle=oracle)
+        fitted[method] = clf
+        if test is not None:
+            m = classification_metrics(_codes(clf.classes_, np.asarray(test.y)),
+                                       clf.predict_proba(test.X), None)
+            if args.oracle:
+                m["oracle_accuracy"] = clf.oracle_accuracy_
+            rows.append((f"{method} (epoch {clf.best_epoch_ + 1} by {args.selector})", m))
+    print(f"source: {args.source} ({len(source)} labelled, 20% held out for selection); "
+          f"target: {args.target} ({len(target)} samples, labels unused); backbone "
+          f"{backbone}, strategy {strategy}, {args.epochs} epochs, seed {args.seed}")
+    for clf in fitted.values():
+        print(clf.report())
+    if rows:
+        columns = ("accuracy", "balanced_accuracy", "f1_macro") + (
+            ("oracle_accuracy",) if args.oracle else ())
+        print(f"scored on {args.target_test} ({len(test)} labelled target samples) only:")
+        print(format_table(rows, columns))
+        if args.oracle:
+            print("oracle_accuracy = best epoch picked on the target test labels: an upper "
+                  "bound, NOT a valid estimate")
+    if args.out:
+        model = fitted[args.method]
+        metrics = {"rows": {name: m for name, m in rows}, "selector": args.selector,
+                   "method": args.method}
+        model.save(args.out, metrics=metrics)
+        write_json(Path(args.out) / "metrics.json", metrics)
+        print(f"saved run to {args.out}")
+    return 0
+
+
 def _read_inputs(path: str, args: argparse.Namespace, modality: str):
     """Inputs for predict: an image, a folder of images, a text file, or a table."""
     from .data.images import IMAGE_SUFFIXES
@@ -297,6 +394,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "backbones": cmd_backbones,
     "lr-find": cmd_lr_find,
+    "adapt": cmd_adapt,
 }
 
 

@@ -194,7 +194,11 @@ def compare(
         models = {"transfer": TransferClassifier(backbone=backbone, head=head,
                                                  validation_fraction=val_size,
                                                  random_state=seed, **clf_params)}
-        if baseline:
+        if baseline and not frozen:  # the same architecture, trained from random weights
+            models["from-scratch"] = TransferClassifier(
+                backbone=backbone, head=head, validation_fraction=val_size,
+                random_state=seed, **_scratch_params(clf_params))
+        elif baseline:
             models["from-scratch"] = FromScratchClassifier(
                 head=head, validation_fraction=val_size, random_state=seed,
                 threshold_metric=clf_params.get("threshold_metric", "f1"),
@@ -208,7 +212,9 @@ def compare(
         if model is None:
             model = models["transfer"]
             if baseline:
-                baseline_desc = models["from-scratch"].description
+                baseline_desc = (models["from-scratch"].description if frozen else
+                                 f"same architecture, random init, finetune lr "
+                                 f"{SCRATCH_LR:g}")
     protocol += f"; seeds {list(seeds)}; scores on the test split only"
     rows = [(f"transfer ({backbone} + {head} head)", mean_sd(per_seed["transfer"]))]
     if baseline:
@@ -216,6 +222,20 @@ def compare(
     else:
         per_seed.pop("from-scratch")
     return Comparison(rows, per_seed, protocol, model)
+
+
+SCRATCH_LR = 1e-3  # random weights need a larger rate than fine-tuning pretrained ones
+
+
+def _scratch_params(clf_params: dict[str, Any]) -> dict[str, Any]:
+    """Settings of the from-scratch run beside a fine-tuning strategy: every weight trains
+    from a random initialisation, in its own checkpoint folder."""
+    tuning = dict(clf_params.get("finetune_params") or {})
+    tuning["init"] = "random"
+    if tuning.get("checkpoint_dir"):
+        tuning["checkpoint_dir"] = str(Path(tuning["checkpoint_dir"]) / "from-scratch")
+    return {**clf_params, "strategy": "finetune", "strategy_params": None, "lr": SCRATCH_LR,
+            "finetune_params": tuning}
 
 
 def _codes(classes: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -39,3 +39,21 @@ def test_lora_without_linear_layers_is_a_clear_error(images):
     X, y = images
     with pytest.raises(TransferkitError, match="LoRA found no Linear or attention layers"):
         fit_model("tiny_cnn_test", "lora", X, y)
+
+
+def test_file_backbone_of_a_lora_run_has_the_adapter_merged(tiny_bert, texts, tmp_path):
+    import torch
+
+    from transferkit.backbones import load_backbone
+
+    X, y = texts
+    clf = fit_model(tiny_bert, "lora", X, y)
+    clf.save(tmp_path / "run")
+    merged = load_backbone(f"file:{tmp_path / 'run'}")
+    base = load_backbone(tiny_bert)
+    inputs = base.prepare(X[:4])
+    with torch.no_grad():
+        tuned = clf.model_.eval()(return_features=True, **inputs)[0]
+        got, plain = merged(**inputs), base(**inputs)
+    torch.testing.assert_close(got, tuned, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(got, plain, atol=1e-5)  # the adapter really changed features

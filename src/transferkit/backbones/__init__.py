@@ -123,6 +123,16 @@ def _minilm() -> Backbone:
     return load_minilm()
 
 
+@register_backbone(
+    BackboneInfo("lenet", "image",
+                 "LeNet for 28x28 grey digits, random init (no pretrained weights), 500-d")
+)
+def _lenet() -> Backbone:
+    from .lenet import LeNet
+
+    return LeNet()
+
+
 @register_scheme(
     BackboneInfo("hf", "image/text", "Hugging Face model: hub id (local cache) or folder",
                  ("transformers",))

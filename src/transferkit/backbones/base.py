@@ -115,6 +115,18 @@ class Backbone(nn.Module):
         }
 
 
+def reinitialize(backbone: Backbone, seed: int = 0) -> Backbone:
+    """Replace every weight by a fresh seeded random initialisation (``reset_parameters`` of
+    each layer): the same architecture, none of the pretraining. Returns ``backbone``."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for module in backbone.modules():
+            if module is not backbone and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    backbone._digest = ""  # the weights no longer come from the loaded file
+    return backbone
+
+
 def split_at_largest_modulelist(model: nn.Module) -> list[LayerGroup]:
     """Generic layer groups: what precedes the longest ``ModuleList``, each of its blocks, the rest.
 

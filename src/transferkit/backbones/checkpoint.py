@@ -32,7 +32,13 @@ def load_backbone_checkpoint(arg: str) -> Backbone:
                 f"{path} is not a transferkit run dir (no config.json)",
                 "point file: at a run dir written by `transferkit fit` or a .safetensors file",
             )
-        base_name = read_json(config_path)["backbone"]["name"]
+        config = read_json(config_path)
+        if "lora" in config:  # base weights + the run's adapter, merged into plain layers
+            from ..finetune.persist import load_finetune_run
+
+            module = load_finetune_run(path, config).model_
+            return module.merge_and_unload().backbone.eval()
+        base_name = config["backbone"]["name"]
         weights = path / BACKBONE_FILE
         backbone = load_backbone(base_name)
         if weights.is_file():

@@ -171,20 +171,30 @@ def load_mat(path: Path, **_: Any) -> Dataset:
 
 
 def _arrays_to_dataset(arrays: dict[str, np.ndarray], path: Path) -> Dataset:
+    """Features ``X (N, D)`` -> tabular; images ``X (N, H, W[, C])`` -> image (scaled to
+    uint8, see :func:`transferkit.data.images.to_uint8`). Labels are optional (unlabelled
+    target data for domain adaptation)."""
     xk = next((k for k in ("X", "x", "fts", "features", "Xs", "Xt") if k in arrays), None)
     yk = next((k for k in ("y", "Y", "labels", "label", "Ys", "Yt") if k in arrays), None)
-    if xk is None or yk is None:
+    if xk is None:
         raise TransferkitError(
-            f"{path.name} holds {sorted(arrays)}; expected feature and label arrays",
-            "save arrays named X and y",
+            f"{path.name} holds {sorted(arrays)}; expected a feature or image array",
+            "save arrays named X (and y for labels)",
         )
-    X = np.asarray(arrays[xk], dtype=np.float64)
-    y = np.asarray(arrays[yk]).ravel()
-    if X.ndim != 2 or X.shape[0] != y.shape[0]:
+    X = np.asarray(arrays[xk])
+    y = None if yk is None else np.asarray(arrays[yk]).ravel()
+    if X.ndim not in (2, 3, 4) or (y is not None and X.shape[0] != y.shape[0]):
         raise TransferkitError(
-            f"{path.name}: {xk} has shape {X.shape} but {yk} has {y.shape[0]} labels",
-            "X must be (n_samples, n_features) with one label per row",
+            f"{path.name}: {xk} has shape {X.shape}"
+            + ("" if y is None else f" but {yk} has {y.shape[0]} labels"),
+            "X must be (n_samples, n_features) or images (n_samples, H, W[, C]), with one "
+            "label per row",
         )
+    if X.ndim > 2:
+        from .images import to_uint8
+
+        return Dataset(to_uint8(X), y, "image", name=path.stem)
+    X = X.astype(np.float64)
     return Dataset(check_finite(X, path.name), y, "tabular", name=path.stem)
 
 

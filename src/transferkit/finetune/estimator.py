@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from ..backbones import check_modality, load_backbone
+from ..backbones.base import reinitialize
 from ..data.dataset import infer_modality, take
+from ..errors import TransferkitError
 from ..estimator import _HeadClassifier, encode_labels
 from ..metrics import choose_threshold
-from .loop import TrainConfig, Trainer, predict_proba
+from .loop import DomainObjective, TrainConfig, Trainer, predict_proba
 from .model import FineTuneModel, unwrap
 from .strategies import make_strategy
 
@@ -30,6 +32,7 @@ class FineTuneClassifier(_HeadClassifier):
     (best epoch, early stopping, binary threshold) uses ``X_val``/``y_val`` or a stratified
     ``validation_fraction`` of ``X``. ``checkpoint_dir``: per-epoch checkpoints go to
     ``checkpoint_dir/seed<random_state>``; ``resume=True`` continues from there.
+    ``init="random"`` re-initialises the backbone first (the from-scratch baseline).
     """
 
     def __init__(
@@ -55,7 +58,9 @@ class FineTuneClassifier(_HeadClassifier):
         max_steps_per_epoch: int | None = None,
         verbose: bool = False,
         random_state: int = 0,
+        init: str = "pretrained",
     ):
+        self.init = init
         self.backbone = backbone
         self.strategy = strategy
         self.strategy_params = strategy_params
@@ -91,8 +96,13 @@ class FineTuneClassifier(_HeadClassifier):
         self.classes_, codes, c_val_given = encode_labels(X, y, y_val)
         strategy = make_strategy(self.strategy, **(self.strategy_params or {}))
         backbone = load_backbone(self.backbone)  # a private copy: its weights will change
+        if self.init not in ("pretrained", "random"):
+            raise TransferkitError(f"init='{self.init}' is not an initialisation",
+                                   "use 'pretrained' or 'random'")
         check_modality(backbone, infer_modality(X))
-        self.base_fingerprint_ = backbone.fingerprint()
+        self.base_fingerprint_ = backbone.fingerprint()  # of the named, loadable backbone
+        if self.init == "random":  # the from-scratch baseline: same architecture, no transfer
+            reinitialize(backbone, self.random_state)
         if X_val is not None:
             X_tr, c_tr, X_va, c_va = X, codes, X_val, c_val_given
         else:
@@ -103,7 +113,8 @@ class FineTuneClassifier(_HeadClassifier):
         self.strategy_ = strategy.resolve(model, X_tr, c_tr)
         ckpt = (Path(self.checkpoint_dir) / f"seed{self.random_state}"
                 if self.checkpoint_dir else None)
-        trainer = Trainer(model, self.strategy_, self.train_config(), checkpoint_dir=ckpt)
+        trainer = Trainer(model, self.strategy_, self.train_config(), checkpoint_dir=ckpt,
+                          domain=self._domain_objective(model, X_va, c_va))
         self.result_ = trainer.fit(X_tr, c_tr, X_va, c_va, resume=self.resume)
         self.model_ = trainer.module
         self.backbone_ = model.backbone
@@ -114,6 +125,11 @@ class FineTuneClassifier(_HeadClassifier):
             self.threshold_ = choose_threshold(c_va, p_val, self.threshold_metric)
         self.n_validation_ = 0 if c_va is None else int(len(c_va))
         return self
+
+    def _domain_objective(self, model: FineTuneModel, X_val: Any, codes_val: Any
+                          ) -> DomainObjective | None:
+        """Deep domain adaptation hooks in here (see ``adapt.deep``); plain fine-tuning: None."""
+        return None
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (N, n_classes), columns in ``classes_`` order."""

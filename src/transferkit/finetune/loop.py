@@ -80,6 +80,24 @@ class TrainResult:
         return asdict(self)
 
 
+@dataclass
+class DomainObjective:
+    """Deep domain adaptation in the same loop: unlabelled ``target_items`` are drawn batch by
+    batch beside the labelled source batches, and ``trade_off * loss(features_s, features_t,
+    logits_s, logits_t)`` is added to the source cross-entropy (``loss``: a
+    :class:`transferkit.adapt.deep.DomainLoss`; its parameters train at ``head_lr``).
+
+    ``selector(module) -> {"selection_score": s, ...}`` scores each epoch without target
+    labels (the best epoch maximises it); ``monitor(module) -> dict`` adds metrics to the
+    history that are never used for selection (e.g. the labelled ``--oracle`` score)."""
+
+    loss: torch.nn.Module | None  # None: source only (the selector still picks the epoch)
+    target_items: Sequence[Any]
+    trade_off: float = 1.0
+    selector: Callable[[torch.nn.Module], dict[str, float]] | None = None
+    monitor: Callable[[torch.nn.Module], dict[str, float]] | None = None
+
+
 class _Indices(torch.utils.data.Dataset):
     def __init__(self, n: int):
         self.n = n
@@ -166,13 +184,19 @@ class Trainer:
 
     def __init__(self, model: FineTuneModel, strategy: Strategy | str,
                  config: TrainConfig | None = None,
-                 checkpoint_dir: str | os.PathLike | None = None):
+                 checkpoint_dir: str | os.PathLike | None = None,
+                 domain: DomainObjective | None = None):
         self.config = config or TrainConfig()
         self.config.check()
         self.strategy = make_strategy(strategy)
         self.model = model
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.domain = domain
+        self._domain_loss = None if domain is None else domain.loss
         self.accelerator = _make_accelerator(self.config, self.strategy)
+        if domain is not None and (self.accelerator.num_processes > 1 or self.checkpoint_dir):
+            raise TransferkitError("deep domain adaptation runs in one process, without "
+                                   "checkpoints/resume", "launch it without torchrun/--resume")
         _seed_everything(self.config.seed)
         self.module = self.strategy.apply(model)  # may wrap (LoRA); after seeding (inits)
         self.lr = self.config.lr if self.config.lr is not None else self.strategy.default_lr
@@ -187,32 +211,74 @@ class Trainer:
         if not groups:
             raise TransferkitError(f"strategy '{self.strategy.name}' leaves nothing to train",
                                    "pick another strategy")
+        domain_params = list(self._domain_loss.parameters()) if self._domain_loss else []
+        if domain_params:
+            groups.append({"params": domain_params, "lr": self.config.head_lr})
         return torch.optim.AdamW(groups, weight_decay=self.config.weight_decay)
 
-    def _loader(self, items: Sequence[Any], codes: np.ndarray | None, train: bool) -> Any:
+    def _loader(self, items: Sequence[Any], codes: np.ndarray | None, train: bool,
+                seed_offset: int = 0) -> Any:
         cfg = self.config
         kwargs: dict[str, Any] = {}
         if cfg.num_workers > 0:
             kwargs = {"num_workers": cfg.num_workers, "persistent_workers": True,
                       "multiprocessing_context": "forkserver"}
-        sampler = EpochSampler(len(items), cfg.seed) if train else None
+        sampler = EpochSampler(len(items), cfg.seed + seed_offset) if train else None
         return torch.utils.data.DataLoader(
             _Indices(len(items)), batch_size=cfg.batch_size if train else cfg.eval_batch_size,
             sampler=sampler, shuffle=False,
             collate_fn=Collate(unwrap(self.module).backbone.prepare, items, codes), **kwargs)
 
     # ------------------------------------------------------------------ steps
-    def train_step(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor) -> float:
-        """One optimisation step on a batch; returns the cross-entropy (without penalty)."""
-        acc = self.accelerator
+    def _augmented(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.augment is not None and "pixel_values" in inputs:
-            inputs = {**inputs, "pixel_values": self.augment(inputs["pixel_values"])}
+            return {**inputs, "pixel_values": self.augment(inputs["pixel_values"])}
+        return inputs
+
+    def _next_target(self) -> dict[str, torch.Tensor]:
+        """The next unlabelled target batch (the target loader cycles, reshuffled per pass)."""
+        batch = next(self._target_iter, None)
+        if batch is None:
+            self._target_passes += 1
+            self._target_loader.sampler.set_epoch(self._target_passes)
+            self._target_iter = iter(self._target_loader)
+            batch = next(self._target_iter)
+        return self._augmented(batch[0])
+
+    def _domain_forward(self, inputs: dict[str, torch.Tensor]
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Source logits and the domain term. Source and target go through the model in one
+        batch when their tensors have the same shape (BatchNorm then sees both domains)."""
+        target = self._next_target()
+        n = next(iter(inputs.values())).shape[0]
+        if all(inputs[k].shape[1:] == target[k].shape[1:] for k in inputs):
+            joint = {k: torch.cat([inputs[k], target[k]]) for k in inputs}
+            features, logits = self.prepared(return_features=True, **joint)
+            f_s, f_t, z_s, z_t = features[:n], features[n:], logits[:n], logits[n:]
+        else:  # e.g. text batches padded to different lengths
+            f_s, z_s = self.prepared(return_features=True, **inputs)
+            f_t, z_t = self.prepared(return_features=True, **target)
+        self._domain_loss.progress = self._steps_done / max(1, self._total_steps)
+        term = self._domain_loss(f_s.float(), f_t.float(), z_s.float(), z_t.float())
+        return z_s, self.domain.trade_off * term
+
+    def train_step(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor) -> float:
+        """One optimisation step on a batch; returns the cross-entropy (without penalty or
+        domain term)."""
+        acc = self.accelerator
+        inputs = self._augmented(inputs)
         with acc.autocast():
-            logits = self.prepared(**inputs)
+            if self._domain_loss is None:
+                logits, domain_term = self.prepared(**inputs), None
+            else:
+                logits, domain_term = self._domain_forward(inputs)
             loss = F.cross_entropy(logits.float(), labels)
-            reg = self.strategy.regularizer(self.prepared)
-            total = loss if reg is None else loss + reg
+            total = loss
+            for extra in (self.strategy.regularizer(self.prepared), domain_term):
+                if extra is not None:
+                    total = total + extra
         acc.backward(total)
+        self._steps_done += 1
         if self.config.grad_clip:
             params = [p for p in self.prepared.parameters() if p.grad is not None]
             acc.clip_grad_norm_(params, self.config.grad_clip)
@@ -245,6 +311,15 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer,
             warmup_cosine(steps * cfg.epochs, cfg.warmup))
+        self._steps_done, self._total_steps = 0, steps * cfg.epochs
+        if self._domain_loss is not None:
+            if not len(self.domain.target_items):
+                raise TransferkitError("the target domain holds no samples",
+                                       "give unlabelled target data")
+            self._target_loader = self._loader(self.domain.target_items, None, train=True,
+                                               seed_offset=7919)
+            self._target_passes = 0
+            self._target_iter = iter(self._target_loader)
 
     def fit(self, train_items: Sequence[Any], train_codes: Any,
             val_items: Sequence[Any] | None = None, val_codes: Any = None,
@@ -275,11 +350,14 @@ class Trainer:
                 if state.get("stopped_early"):
                     start = cfg.epochs
                     result.stopped_early = True
+        self._steps_done = start * self.steps_per_epoch
         for epoch in range(start, cfg.epochs):
             self.strategy.on_epoch_start(self.prepared, epoch)
             self._ever_trainable |= {n for n, p in self.module.named_parameters()
                                      if p.requires_grad}
             set_train_modes(self.prepared, cfg.bn)
+            if self._domain_loss is not None:
+                self._domain_loss.train()
             self.sampler.set_epoch(epoch)
             if hasattr(self.loader, "set_epoch"):  # Accelerate re-sets the sampler's epoch
                 self.loader.set_epoch(epoch)  # from its own counter: keep them equal
@@ -293,9 +371,17 @@ class Trainer:
             train_loss = acc.reduce(torch.tensor(float(np.mean(losses))), reduction="mean")
             record = {"epoch": epoch, "train_loss": float(train_loss),
                       "lr": float(self.scheduler.get_last_lr()[0])}
-            if val_items is not None and len(val_items):
+            if self.domain is not None and self.domain.selector is not None:
+                record |= self.domain.selector(self.module)
+                key = (record["selection_score"],)
+            elif val_items is not None and len(val_items):
                 record |= self.evaluate(val_items, val_codes)
                 key = (record["val_accuracy"], -record["val_loss"])
+            else:
+                key = None
+            if self.domain is not None and self.domain.monitor is not None:
+                record |= self.domain.monitor(self.module)
+            if key is not None:
                 if best_key is None or key > best_key:
                     best_key, best_state = key, self._snapshot()
                     result.best_epoch, bad_epochs = epoch, 0
@@ -415,10 +501,16 @@ def predict_proba(model: torch.nn.Module, items: Sequence[Any], batch_size: int 
                   precision: str = "no") -> np.ndarray:
     """Class probabilities ``(N, n_classes)`` of a (possibly wrapped) FineTuneModel, in eval
     mode, batch by batch; bf16 autocast when ``precision == "bf16"``."""
+    return predict_outputs(model, items, batch_size, precision)[1]
+
+
+def predict_outputs(model: torch.nn.Module, items: Sequence[Any], batch_size: int = 64,
+                    precision: str = "no") -> tuple[np.ndarray, np.ndarray]:
+    """Backbone features ``(N, D)`` (float32) and class probabilities ``(N, n_classes)``."""
     inner = unwrap(model)
     was_training = model.training
     model.eval()
-    out = []
+    feats, probs = [], []
     try:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
                                                     enabled=precision == "bf16"):
@@ -426,7 +518,12 @@ def predict_proba(model: torch.nn.Module, items: Sequence[Any], batch_size: int 
                 inputs = inner.backbone.prepare([items[i] for i in
                                                  range(start, min(start + batch_size,
                                                                   len(items)))])
-                out.append(torch.softmax(model(**inputs).float(), dim=1).double().numpy())
+                f, logits = model(return_features=True, **inputs)
+                feats.append(f.float().numpy())
+                probs.append(torch.softmax(logits.float(), dim=1).double().numpy())
     finally:
         model.train(was_training)
-    return np.concatenate(out) if out else np.zeros((0, inner.head.out_features))
+    if not probs:
+        return (np.zeros((0, inner.backbone.feature_dim), np.float32),
+                np.zeros((0, inner.head.out_features)))
+    return np.concatenate(feats), np.concatenate(probs)

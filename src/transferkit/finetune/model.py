@@ -28,8 +28,13 @@ class FineTuneModel(nn.Module):
             self.head.weight.uniform_(-bound, bound, generator=gen)
             self.head.bias.uniform_(-bound, bound, generator=gen)
 
-    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:  # (N, n_classes)
-        return self.head(self.backbone(**inputs))
+    def forward(self, return_features: bool = False, **inputs: torch.Tensor
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``(N, n_classes)``; with ``return_features`` also the backbone features
+        ``(N, D)`` first (domain-adaptation losses need both)."""
+        features = self.backbone(**inputs)
+        logits = self.head(features)
+        return (features, logits) if return_features else logits
 
     def layer_groups(self) -> list[LayerGroup]:
         """The backbone's layer groups, input side first (the head is not among them)."""

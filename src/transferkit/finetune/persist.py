@@ -57,7 +57,9 @@ def save_finetune_run(clf: Any, path: str | Path, **extra: Any) -> Path:
             save_tensors(stage / ADAPTER, get_peft_model_state_dict(model))
         else:
             save_tensors(stage / HEAD, inner.head.state_dict())
-            if clf.result_.trainable_params > sum(p.numel() for p in inner.head.parameters()):
+            trained = clf.result_.trainable_params > sum(p.numel() for p in
+                                                         inner.head.parameters())
+            if trained or getattr(clf, "init", "pretrained") == "random":
                 save_backbone(inner.backbone, stage / BACKBONE_FILE)
         write_run_files(stage, config, extra)
     return path

@@ -1,0 +1,82 @@
+"""Choosing the epoch of a deep domain-adaptation run without target labels.
+
+Each epoch, :func:`epoch_selector` scores the model on held-out labelled *source* samples and
+on (a sample of) the unlabelled target, with the same selectors as the shallow methods
+(:mod:`transferkit.adapt.validation`): ``dev`` (default), ``iwv``, ``snd``, ``entropy``, or
+``source-accuracy`` (plain source validation, blind to the shift). For ``dev``/``iwv`` the
+importance weights come from an out-of-fold domain classifier on the epoch's features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from ...data.dataset import take
+from ...errors import TransferkitError
+from ...finetune.loop import predict_outputs
+from ..base import domain_target_probability, odds_to_weights
+from ..validation import DEFAULT_SELECTOR, dev_risk, entropy_score, iwv_risk, snd_score
+
+HOLDOUT = {"dev": dev_risk, "iwv": iwv_risk}
+TARGET_ONLY = {"snd": snd_score, "entropy": entropy_score}
+DEEP_SELECTORS = (*HOLDOUT, *TARGET_ONLY, "source-accuracy")
+__all__ = ["DEEP_SELECTORS", "DEFAULT_SELECTOR", "epoch_selector", "oracle_monitor"]
+
+
+def _standardise(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    both = np.vstack([a, b])
+    mu, sd = both.mean(0), both.std(0) + 1e-6
+    return (a - mu) / sd, (b - mu) / sd
+
+
+def epoch_selector(name: str, X_val: Any, codes_val: np.ndarray | None, X_target: Any,
+                   max_target: int = 2000, seed: int = 0, batch_size: int = 64
+                   ) -> Callable[[nn.Module], dict[str, float]]:
+    """``module -> {"selection_score": s (higher is better), "source_val_accuracy": a}``.
+
+    ``X_val``/``codes_val``: held-out labelled source samples (may be None for ``snd`` and
+    ``entropy``); ``X_target``: unlabelled target samples (``max_target`` drawn, seeded)."""
+    if name not in DEEP_SELECTORS:
+        raise TransferkitError(f"unknown selector '{name}'",
+                               f"use one of: {', '.join(DEEP_SELECTORS)}")
+    needs_source = name not in TARGET_ONLY
+    if needs_source and (X_val is None or codes_val is None or len(codes_val) < 2):
+        raise TransferkitError(f"selector '{name}' needs held-out labelled source samples",
+                               "keep validation_fraction > 0 or pick selector 'snd'")
+    rng = np.random.default_rng(seed)
+    n_t = len(X_target)
+    X_t = take(X_target, np.sort(rng.choice(n_t, min(n_t, max_target), replace=False)))
+
+    def score(module: nn.Module) -> dict[str, float]:
+        f_t, p_t = predict_outputs(module, X_t, batch_size)
+        out: dict[str, float] = {}
+        if needs_source:
+            f_s, p_s = predict_outputs(module, X_val, batch_size)
+            errors = (p_s.argmax(1) != codes_val).astype(np.float64)
+            out["source_val_accuracy"] = float(1.0 - errors.mean())
+        if name in HOLDOUT:
+            zs, zt = _standardise(f_s.astype(np.float64), f_t.astype(np.float64))
+            p_target_given_s, _ = domain_target_probability(zs, zt, random_state=seed)
+            weights = odds_to_weights(p_target_given_s, len(zs), len(zt))
+            out["selection_score"] = -HOLDOUT[name](errors, weights)
+        elif name in TARGET_ONLY:
+            out["selection_score"] = TARGET_ONLY[name](p_t)
+        else:
+            out["selection_score"] = out["source_val_accuracy"]
+        return out
+
+    return score
+
+
+def oracle_monitor(X_test: Any, codes_test: np.ndarray, batch_size: int = 64
+                   ) -> Callable[[nn.Module], dict[str, float]]:
+    """Labelled target test accuracy per epoch: reported, never used to select."""
+    def monitor(module: nn.Module) -> dict[str, float]:
+        _, proba = predict_outputs(module, X_test, batch_size)
+        return {"oracle_test_accuracy": float((proba.argmax(1) == codes_test).mean())}
+
+    return monitor

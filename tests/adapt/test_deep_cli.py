@@ -1,0 +1,52 @@
+"""``transferkit adapt``: source vs. target from files, the source-only row, the oracle
+column clearly labelled, a saved model that predicts; bad input -> one line, exit 2."""
+
+import numpy as np
+import pytest
+from deep_testdata import digit_domains
+
+from transferkit.cli import main
+from transferkit.run import load_run
+
+
+@pytest.fixture
+def domains(tmp_path):
+    Xs, ys, Xt, yt = digit_domains(n=80)
+    np.savez(tmp_path / "source.npz", X=Xs, y=ys)
+    np.savez(tmp_path / "target.npz", X=Xt)  # no labels: the target needs none
+    np.savez(tmp_path / "target_test.npz", X=Xt, y=yt)
+    return tmp_path
+
+
+def test_adapt_reports_method_and_source_only_then_saves(domains, capsys):
+    out = domains / "run"
+    code = main(["--quiet", "adapt", "--source", str(domains / "source.npz"),
+                 "--target", str(domains / "target.npz"), "--target-test",
+                 str(domains / "target_test.npz"), "--method", "deep-coral", "--epochs", "2",
+                 "--oracle", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "deep-coral (epoch" in text and "source-only (epoch" in text
+    assert "chosen by selector 'dev' without target labels" in text
+    assert "NOT a valid estimate" in text and "oracle_accuracy" in text
+    assert (out / "metrics.json").is_file()
+    Xt = np.load(domains / "target_test.npz")["X"]
+    assert load_run(out).predict(Xt).shape == (len(Xt),)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "nope"], "error: unknown deep domain-adaptation method 'nope'"),
+    (["--selector", "test"], "error: unknown selector 'test'"),
+    (["--oracle"], "error: --oracle needs --target-test"),
+])
+def test_bad_input_is_one_line_exit_2(domains, capsys, args, message):
+    code = main(["adapt", "--source", str(domains / "source.npz"), "--target",
+                 str(domains / "target.npz"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(message) and len(err.strip().splitlines()) == 1
+
+
+def test_unlabelled_source_is_refused(domains, capsys):
+    code = main(["adapt", "--source", str(domains / "target.npz"), "--target",
+                 str(domains / "target.npz")])
+    assert code == 2 and "has no labels" in capsys.readouterr().err

@@ -1,0 +1,77 @@
+"""Deep domain adaptation inside the one fine-tuning loop: the estimator, label-free epoch
+selection, the oracle column, and bad input."""
+
+import numpy as np
+import pytest
+import torch
+from deep_testdata import digit_domains
+
+from transferkit.adapt.deep import DeepDomainAdaptation
+from transferkit.errors import TransferkitError
+from transferkit.finetune import loop
+
+
+def fit(method: str = "dann", **params):
+    Xs, ys, Xt, yt = digit_domains()
+    kw = {"epochs": 3, "batch_size": 16, "random_state": 0, **params}
+    clf = DeepDomainAdaptation(method=method, **kw)
+    return clf.fit(Xs, ys, X_target=Xt, oracle=(Xt, yt)), Xt, yt
+
+
+def test_domain_loss_trains_with_the_model_and_sees_target_batches(monkeypatch):
+    seen = []
+    original = loop.Trainer._next_target
+
+    def spy(self):
+        batch = original(self)
+        seen.append(batch["pixel_values"].shape[0])
+        return batch
+
+    monkeypatch.setattr(loop.Trainer, "_next_target", spy)
+    clf, Xt, _ = fit("dann")
+    steps_per_epoch = int(np.ceil(96 / 16))  # 120 source samples, 20 % held out
+    assert len(seen) == 3 * steps_per_epoch and max(seen) == 16
+    assert clf.predict(Xt).shape == (len(Xt),)
+
+
+def test_epoch_is_chosen_by_the_selector_never_by_the_oracle():
+    clf, _, _ = fit("mcc", epochs=4, selector="entropy")
+    scores = [h["selection_score"] for h in clf.history_]
+    assert clf.best_epoch_ == int(np.argmax(scores))
+    assert all("oracle_test_accuracy" in h for h in clf.history_)
+    assert clf.oracle_accuracy_ == max(h["oracle_test_accuracy"] for h in clf.history_)
+    report = clf.report()
+    assert "selector 'entropy' without target labels" in report and "ORACLE" in report
+
+
+@pytest.mark.parametrize("selector", ["dev", "iwv", "snd", "source-accuracy"])
+def test_every_selector_scores_epochs(selector):
+    clf, _, _ = fit("source-only", epochs=2, selector=selector)
+    assert all(np.isfinite(h["selection_score"]) for h in clf.history_)
+
+
+def test_source_only_and_adapted_models_differ():
+    a, Xt, _ = fit("source-only")
+    b, _, _ = fit("deep-coral", trade_off=10.0)
+    assert not np.allclose(a.predict_proba(Xt), b.predict_proba(Xt))
+
+
+def test_same_seed_same_model():
+    a, Xt, _ = fit("cdan", epochs=2)
+    b, _, _ = fit("cdan", epochs=2)
+    np.testing.assert_allclose(a.predict_proba(Xt), b.predict_proba(Xt), atol=1e-6)
+
+
+def test_bad_input_is_one_clear_error():
+    Xs, ys, Xt, _ = digit_domains(n=40)
+    with pytest.raises(TransferkitError, match="unknown deep domain-adaptation method 'nope'"):
+        DeepDomainAdaptation(method="nope", epochs=1).fit(Xs, ys, X_target=Xt)
+    with pytest.raises(TransferkitError, match="needs unlabelled target samples"):
+        DeepDomainAdaptation(epochs=1).fit(Xs, ys)
+    with pytest.raises(TransferkitError, match="unknown selector"):
+        DeepDomainAdaptation(selector="test-accuracy", epochs=1).fit(Xs, ys, X_target=Xt)
+    with pytest.raises(TransferkitError, match="source is image but target is text"):
+        DeepDomainAdaptation(epochs=1).fit(Xs, ys, X_target=["a text"] * 5)
+    with pytest.raises(TransferkitError, match="bad options for method 'dann'"):
+        DeepDomainAdaptation(method_params={"width": 3}, epochs=1).fit(Xs, ys, X_target=Xt)
+    assert torch.is_grad_enabled()
