@@ -4,7 +4,8 @@ Each epoch, :func:`epoch_selector` scores the model on held-out labelled *source
 on (a sample of) the unlabelled target, with the same selectors as the shallow methods
 (:mod:`transferkit.adapt.validation`): ``dev`` (default), ``iwv``, ``snd``, ``entropy``, or
 ``source-accuracy`` (plain source validation, blind to the shift). For ``dev``/``iwv`` the
-importance weights come from an out-of-fold domain classifier on the epoch's features.
+risk is the importance-weighted cross-entropy on the held-out source samples (as in the DEV
+paper), the weights from an out-of-fold domain classifier on the epoch's features.
 """
 
 from __future__ import annotations
@@ -56,13 +57,14 @@ def epoch_selector(name: str, X_val: Any, codes_val: np.ndarray | None, X_target
         out: dict[str, float] = {}
         if needs_source:
             f_s, p_s = predict_outputs(module, X_val, batch_size)
-            errors = (p_s.argmax(1) != codes_val).astype(np.float64)
-            out["source_val_accuracy"] = float(1.0 - errors.mean())
+            out["source_val_accuracy"] = float((p_s.argmax(1) == codes_val).mean())
         if name in HOLDOUT:
+            # the per-sample cross-entropy, as in the DEV paper (smoother than 0/1 errors)
+            losses = -np.log(np.clip(p_s[np.arange(len(codes_val)), codes_val], 1e-12, None))
             zs, zt = _standardise(f_s.astype(np.float64), f_t.astype(np.float64))
             p_target_given_s, _ = domain_target_probability(zs, zt, random_state=seed)
             weights = odds_to_weights(p_target_given_s, len(zs), len(zt))
-            out["selection_score"] = -HOLDOUT[name](errors, weights)
+            out["selection_score"] = -HOLDOUT[name](losses, weights)
         elif name in TARGET_ONLY:
             out["selection_score"] = TARGET_ONLY[name](p_t)
         else:

@@ -25,10 +25,12 @@ from .base import (
 @register_domain_loss("wdgrl")
 class WassersteinCriticLoss(DomainLoss):
     """``hidden``: critic width; ``penalty``: gradient-penalty weight; ``high``/``gamma``:
-    the reversal schedule."""
+    the reversal schedule. ``high`` defaults to 0.1: with one simultaneous step the features
+    outrun the critic at 1.0 and source accuracy collapses (MNIST->USPS: held-out *source*
+    accuracy fell to 0.3-0.6 within 4 short epochs, vs 0.93 at 0.1)."""
 
     def __init__(self, feature_dim: int, n_classes: int, hidden: int = 100,
-                 penalty: float = 10.0, high: float = 1.0, gamma: float = 10.0):
+                 penalty: float = 10.0, high: float = 0.1, gamma: float = 10.0):
         super().__init__(feature_dim, n_classes)
         check_positive(self.name, hidden=hidden, penalty=penalty, high=high, gamma=gamma)
         self.hidden, self.penalty, self.high, self.gamma = int(hidden), float(penalty), \
