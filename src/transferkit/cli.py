@@ -304,7 +304,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
                   "bound, NOT a valid estimate")
     if args.out:
         model = fitted[args.method]
-        metrics = {"rows": {name: m for name, m in rows}, "selector": args.selector,
+        metrics = {"rows": dict(rows), "selector": args.selector,
                    "method": args.method}
         model.save(args.out, metrics=metrics)
         write_json(Path(args.out) / "metrics.json", metrics)

@@ -501,12 +501,14 @@ def predict_proba(model: torch.nn.Module, items: Sequence[Any], batch_size: int 
                   precision: str = "no") -> np.ndarray:
     """Class probabilities ``(N, n_classes)`` of a (possibly wrapped) FineTuneModel, in eval
     mode, batch by batch; bf16 autocast when ``precision == "bf16"``."""
-    return predict_outputs(model, items, batch_size, precision)[1]
+    return predict_outputs(model, items, batch_size, precision, features=False)[1]
 
 
 def predict_outputs(model: torch.nn.Module, items: Sequence[Any], batch_size: int = 64,
-                    precision: str = "no") -> tuple[np.ndarray, np.ndarray]:
-    """Backbone features ``(N, D)`` (float32) and class probabilities ``(N, n_classes)``."""
+                    precision: str = "no", features: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray]:
+    """Backbone features ``(N, D)`` (float32; None unless ``features``) and class
+    probabilities ``(N, n_classes)``."""
     inner = unwrap(model)
     was_training = model.training
     model.eval()
@@ -519,11 +521,12 @@ def predict_outputs(model: torch.nn.Module, items: Sequence[Any], batch_size: in
                                                  range(start, min(start + batch_size,
                                                                   len(items)))])
                 f, logits = model(return_features=True, **inputs)
-                feats.append(f.float().numpy())
+                if features:
+                    feats.append(f.float().numpy())
                 probs.append(torch.softmax(logits.float(), dim=1).double().numpy())
     finally:
         model.train(was_training)
     if not probs:
-        return (np.zeros((0, inner.backbone.feature_dim), np.float32),
+        return (np.zeros((0, inner.backbone.feature_dim), np.float32) if features else None,
                 np.zeros((0, inner.head.out_features)))
-    return np.concatenate(feats), np.concatenate(probs)
+    return (np.concatenate(feats) if features else None), np.concatenate(probs)

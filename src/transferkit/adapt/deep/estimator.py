@@ -16,6 +16,7 @@ from ...errors import TransferkitError
 from ...finetune.estimator import FineTuneClassifier
 from ...finetune.loop import DomainObjective
 from ...finetune.model import FineTuneModel
+from ...run import _codes
 from ..validation import DEFAULT_SELECTOR
 from .base import make_domain_loss
 from .select import epoch_selector, oracle_monitor
@@ -88,8 +89,7 @@ class DeepDomainAdaptation(FineTuneClassifier):
             super().fit(X, y, X_val, y_val)
         finally:
             self._target = self._oracle = None
-        history = self.result_.history
-        self.history_ = history
+        self.history_ = history = self.result_.history
         self.best_epoch_ = self.result_.best_epoch
         if oracle is not None:
             accs = [h["oracle_test_accuracy"] for h in history]
@@ -108,13 +108,7 @@ class DeepDomainAdaptation(FineTuneClassifier):
         monitor = None
         if self._oracle is not None:
             X_test, y_test = self._oracle
-            y_test = np.asarray(y_test)
-            unknown = set(np.unique(y_test).tolist()) - set(self.classes_.tolist())
-            if unknown:
-                raise TransferkitError(
-                    f"target test labels {sorted(map(str, unknown))[:5]} are not source classes",
-                    "give a target test set labelled with the source classes")
-            monitor = oracle_monitor(X_test, np.searchsorted(self.classes_, y_test))
+            monitor = oracle_monitor(X_test, _codes(self.classes_, np.asarray(y_test)))
         return DomainObjective(
             loss=loss, target_items=self._target, trade_off=float(self.trade_off),
             selector=epoch_selector(self.selector, X_val, codes_val, self._target,

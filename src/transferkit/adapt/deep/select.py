@@ -78,7 +78,7 @@ def oracle_monitor(X_test: Any, codes_test: np.ndarray, batch_size: int = 64
                    ) -> Callable[[nn.Module], dict[str, float]]:
     """Labelled target test accuracy per epoch: reported, never used to select."""
     def monitor(module: nn.Module) -> dict[str, float]:
-        _, proba = predict_outputs(module, X_test, batch_size)
+        _, proba = predict_outputs(module, X_test, batch_size, features=False)
         return {"oracle_test_accuracy": float((proba.argmax(1) == codes_test).mean())}
 
     return monitor
