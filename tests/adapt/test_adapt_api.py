@@ -12,13 +12,16 @@ from sklearn.neighbors import KNeighborsClassifier
 from transferkit.adapt import (
     ADAPTERS,
     CORAL,
+    GFK,
     JDA,
     KLIEP,
     KMM,
+    MEDA,
     SA,
     TCA,
     AdaptWarning,
     DiscriminativeWeighting,
+    EasyTL,
     FeatureAdapter,
     InstanceAdapter,
     InstanceSelection,
@@ -28,9 +31,12 @@ from transferkit.adapt import (
 )
 from transferkit.errors import TransferkitError
 
-UNSUPERVISED = [CORAL, TCA, SA, JDA, KMM, KLIEP, DiscriminativeWeighting, InstanceSelection]
+UNSUPERVISED = [CORAL, TCA, SA, JDA, GFK, EasyTL, MEDA, KMM, KLIEP, DiscriminativeWeighting,
+                InstanceSelection]
+WITH_ESTIMATOR = [cls for cls in UNSUPERVISED if cls is not MEDA]  # MEDA has its own classifier
 SMALL = {TCA: {"n_components": 2}, JDA: {"n_components": 2, "n_iter": 2},
-         SA: {"n_components": 2}, KLIEP: {"cv": 2}}
+         SA: {"n_components": 2}, KLIEP: {"cv": 2}, GFK: {"n_components": 2},
+         MEDA: {"n_components": 2, "n_iter": 2}}
 
 
 def make(cls, **extra):
@@ -44,8 +50,8 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 
 
 def test_registry_maps_every_exported_method():
-    assert set(ADAPTERS) == {"coral", "tca", "sa", "jda", "kmm", "kliep", "discriminative",
-                             "tradaboost", "selection"}
+    assert set(ADAPTERS) == {"coral", "tca", "sa", "jda", "gfk", "easytl", "meda", "kmm",
+                             "kliep", "discriminative", "tradaboost", "selection"}
     assert get_adapter("CORAL") is CORAL
     with pytest.raises(TransferkitError) as exc:
         get_adapter("nope")
@@ -57,7 +63,7 @@ def test_register_refuses_a_taken_name():
         register("coral")(type("Other", (FeatureAdapter,), {}))
 
 
-@pytest.mark.parametrize("cls", UNSUPERVISED + [TrAdaBoost])
+@pytest.mark.parametrize("cls", WITH_ESTIMATOR + [TrAdaBoost])
 def test_params_roundtrip_through_clone(cls):
     est = make(cls)
     params = est.get_params()
@@ -74,7 +80,7 @@ def test_fit_predict_score_on_toy_shift(cls):
     pred = model.predict(Xt)
     assert pred.shape == (len(Xt),) and set(pred) <= set(ys)
     assert model.score(Xt, yt) > 0.6
-    if isinstance(model, FeatureAdapter):
+    if isinstance(model, FeatureAdapter | MEDA):
         Z = model.transform(Xt)
         assert Z.shape[0] == len(Xt)
         assert model.transform(Xs, domain="source").shape == (len(Xs), Z.shape[1])
@@ -133,7 +139,7 @@ def test_bad_inputs_give_one_line_errors(cls):
     assert "fitted with 5" in one_line(exc)
 
 
-@pytest.mark.parametrize("cls", [TCA, SA, JDA])
+@pytest.mark.parametrize("cls", [TCA, SA, JDA, GFK, MEDA])
 def test_more_components_than_samples_is_an_error(cls):
     Xs, ys, Xt, _ = toy_shift(n_source=6, n_target=5, n_features=40)
     with pytest.raises(TransferkitError) as exc:

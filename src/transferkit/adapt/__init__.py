@@ -15,7 +15,16 @@ from transferkit.adapt.base import (
     get_adapter,
     register,
 )
-from transferkit.adapt.feature import CORAL, JDA, SA, TCA
+from transferkit.adapt.feature import (
+    CORAL,
+    GFK,
+    JDA,
+    MEDA,
+    SA,
+    TCA,
+    EasyTL,
+    IntraDomainProgramming,
+)
 from transferkit.adapt.instance import (
     KLIEP,
     KMM,
@@ -36,13 +45,17 @@ __all__ = [
     "CORAL",
     "DEFAULT_SELECTOR",
     "DiscriminativeWeighting",
+    "EasyTL",
     "FeatureAdapter",
+    "GFK",
     "InstanceAdapter",
     "InstanceSelection",
+    "IntraDomainProgramming",
     "JDA",
     "KLIEP",
     "KMM",
     "LabelFreeSearch",
+    "MEDA",
     "SA",
     "SELECTORS",
     "TCA",

@@ -6,6 +6,8 @@ the preprocessing the published numbers assume:
 * Office-Caltech10 SURF: row-sum normalise, then z-score each domain (ddof=0);
 * MNIST/USPS (JDA release, samples stored as columns): per-sample L2 normalisation;
 * Amazon reviews 400-d: z-score each domain.
+
+``published_*`` read the published tables in ``<root>/published``.
 """
 
 from __future__ import annotations
@@ -84,11 +86,15 @@ def load_amazon(root: str | Path, domain: str) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- published numbers
 
 
-def _csv_rows(path: Path) -> list[list[str]]:
+def _published_text(path: Path) -> str:
     if not path.exists():
         raise TransferkitError(f"published table not found: {path}",
                                "point root= at the folder that holds the shared data")
-    lines = [ln.strip() for ln in path.read_text().splitlines()]
+    return path.read_text()
+
+
+def _csv_rows(path: Path) -> list[list[str]]:
+    lines = [ln.strip() for ln in _published_text(path).splitlines()]
     return [ln.split(",") for ln in lines if ln and not ln.startswith("#")]
 
 
@@ -130,4 +136,26 @@ def published_easytl(root: str | Path) -> dict[str, dict[str, dict[str, float]]]
     for row in rows[1:]:
         out.setdefault(row[0], {})[_task_key(row[1])] = {
             h: float(v) for h, v in zip(header[2:], row[2:], strict=True)}
+    return out
+
+
+def published_benchmark(root: str | Path) -> dict[str, dict[str, float]]:
+    """SURF table of the jindongwang/transferlearning benchmark: ``{'MEDA': {'CA': 56.5, ...}}``
+    (methods 1NN, SVM, PCA, TCA, GFK, JDA, CORAL, SCA, JGSA, MEDA)."""
+    path = Path(root) / "published" / "jindongwang_transferlearning_benchmark.md"
+    lines = _published_text(path).splitlines()
+    start = lines.index("#### SURF")
+    out: dict[str, dict[str, float]] = {}
+    tasks: list[str] = []
+    for line in lines[start + 1:]:
+        if line.startswith("#") or line.startswith("- - -"):
+            break
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or set(cells[0]) <= {"-"}:
+            continue
+        if cells[0] == "Task":
+            tasks = [c.replace(" - ", "") for c in cells[1:-1]]
+            continue
+        name = cells[0].split("[")[0]
+        out[name] = dict(zip(tasks, map(float, cells[1:-1]), strict=True))
     return out

@@ -48,24 +48,28 @@ def _inverse_sqrt_identity_plus_low_rank(V: np.ndarray, reg: float) -> np.ndarra
     return out
 
 
-def mmd_vectors(ns: int, nt: int, ys: np.ndarray, yt_pseudo: np.ndarray | None) -> np.ndarray:
+def mmd_vectors(ns: int, nt: int, ys: np.ndarray, yt_pseudo: np.ndarray | None,
+                mu: float = 0.5) -> np.ndarray:
     """Rows ``e_r (r, ns+nt)`` with ``M = sum_r e_r e_r^T`` scaled to unit Frobenius norm.
 
     Row 0 is the marginal term (weighted by the number of classes, as in the JDA reference
     code); with target pseudo-labels one row per class adds the class-conditional MMD (a class
     absent from the pseudo-labels keeps only its source part, also as in that code).
+    ``M = (1 - mu) M_marginal + mu M_conditional`` (MEDA's balance; JDA's plain sum is
+    ``mu=0.5`` after the normalisation).
     """
     classes = np.unique(ys)
     e0 = np.r_[np.full(ns, 1.0 / ns), np.full(nt, -1.0 / nt)] * np.sqrt(classes.size)
-    rows = [e0]
-    if yt_pseudo is not None:
+    marginal = 1.0 if yt_pseudo is None else 1.0 - mu
+    rows = [e0 * np.sqrt(marginal)] if marginal > 0 else []
+    if yt_pseudo is not None and mu > 0:
         for c in classes:
             e = np.zeros(ns + nt)
             src, tgt = ys == c, yt_pseudo == c
             e[:ns][src] = 1.0 / src.sum()
             if tgt.any():
                 e[ns:][tgt] = -1.0 / tgt.sum()
-            rows.append(e)
+            rows.append(e * np.sqrt(mu))
     E = np.asarray(rows)
     gram = E @ E.T
     return E / np.sqrt(np.sqrt((gram * gram).sum()))
