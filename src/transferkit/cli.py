@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -123,7 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--target", required=True, help="target data; its labels, if any, are ignored")
     ad.add_argument("--target-test", help="labelled target test data, used only for the score")
     ad.add_argument("--method", default="dann",
-                    help="dan | deep-coral | dann | cdan | mcc | wdgrl | source-only [dann]")
+                    help="deep: dan | deep-coral | dann | cdan | mcc | wdgrl | source-only; "
+                    "shallow (on features; frozen backbone features for images/text): coral | "
+                    "tca | sa | jda | gfk | meda | easytl | kmm | kliep | discriminative | "
+                    "selection [dann]")
+    ad.add_argument("--zscore", action="store_true",
+                    help="shallow methods: standardise each domain's features separately (the "
+                    "preprocessing of the published SURF/Amazon numbers)")
+    ad.add_argument("--params", help="shallow method's parameters as JSON, e.g. "
+                    "'{\"n_components\": 20}'")
     ad.add_argument("--backbone", default=None,
                     help="see `transferkit backbones` [lenet for images, minilm for text]")
     ad.add_argument("--trade-off", type=float, default=1.0,
@@ -246,27 +256,26 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from ._io import write_json
+    from .adapt import ADAPTERS
     from .adapt.deep import DOMAIN_LOSSES, SOURCE_ONLY, DeepDomainAdaptation
     from .adapt.deep.select import DEEP_SELECTORS
     from .metrics import classification_metrics, format_table
     from .run import _codes
 
-    if args.method != SOURCE_ONLY:
-        DOMAIN_LOSSES.get(args.method)  # unknown method: one line before any data is read
+    if args.method in ADAPTERS:
+        return _adapt_shallow(args)
+    if args.method != SOURCE_ONLY and args.method not in DOMAIN_LOSSES:
+        raise TransferkitError(  # one line before any data is read
+            f"unknown domain-adaptation method '{args.method}'",
+            f"use a shallow method on features ({', '.join(sorted(ADAPTERS))}) or a deep one "
+            f"({', '.join(sorted(DOMAIN_LOSSES))}, {SOURCE_ONLY})")
     if args.selector not in DEEP_SELECTORS:
         raise TransferkitError(f"unknown selector '{args.selector}'",
                                f"use one of: {', '.join(DEEP_SELECTORS)}")
     if args.oracle and not args.target_test:
         raise TransferkitError("--oracle needs --target-test", "pass a labelled target test set")
     strategy, strategy_params = _strategy(args)
-    source = _load(args.source, args)
-    target = _load(args.target, args, labelled=False)
-    test = _load(args.target_test, args) if args.target_test else None
-    for part in (target, test):
-        if part is not None and part.modality != source.modality:
-            raise TransferkitError(
-                f"source is {source.modality} data but {part.name} is {part.modality}",
-                "give source and target data of the same kind")
+    source, target, test = _adapt_data(args)
     backbone = args.backbone or {"image": "lenet", "text": "minilm"}.get(source.modality)
     if backbone is None:
         raise TransferkitError(f"{args.source} holds {source.modality} features",
@@ -309,6 +318,93 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         model.save(args.out, metrics=metrics)
         write_json(Path(args.out) / "metrics.json", metrics)
         print(f"saved run to {args.out}")
+    return 0
+
+
+def _adapt_data(args: argparse.Namespace):
+    """Labelled source, target (labels ignored) and optional labelled target test data."""
+    source = _load(args.source, args)
+    target = _load(args.target, args, labelled=False)
+    test = _load(args.target_test, args) if args.target_test else None
+    for part in (target, test):
+        if part is not None and part.modality != source.modality:
+            raise TransferkitError(
+                f"source is {source.modality} data but {part.name} is {part.modality}",
+                "give source and target data of the same kind")
+    return source, target, test
+
+
+def _standardise(X: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``X`` with the mean/std of ``reference`` removed (constant columns only centred)."""
+    std = reference.std(0)
+    return (X - reference.mean(0)) / np.where(std > 0, std, 1.0)
+
+
+def _adapt_shallow(args: argparse.Namespace) -> int:
+    """``transferkit adapt --method coral|tca|...``: a shallow method on feature arrays (or on
+    frozen pretrained features of images/text), beside the same classifier without it."""
+    from sklearn.base import clone
+
+    from ._io import atomic_dir, write_json, write_text
+    from .adapt import get_adapter
+    from .backbones import load_backbone
+    from .features import extract_features
+    from .metrics import classification_metrics, format_table
+    from .run import _codes
+
+    model = get_adapter(args.method)()
+    if model.uses_target_labels:
+        raise TransferkitError(f"{args.method} trains on labelled target samples, which "
+                               "`transferkit adapt` never uses",
+                               "call it from Python: fit(Xs, ys, Xt, yt=yt)")
+    if args.oracle:
+        raise TransferkitError("--oracle applies to deep methods (it reports the epoch picked on "
+                               "test labels)", "drop --oracle for a shallow method")
+    try:
+        params = json.loads(args.params) if args.params else {}
+        model.set_params(**params)
+    except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+        raise TransferkitError(
+            f"bad --params for {args.method}: {str(exc).splitlines()[0]}",
+            "pass a JSON object of its parameters, e.g. --params '{\"n_components\": 20}' "
+            f"(it has: {', '.join(sorted(model.get_params(deep=False)))})") from exc
+    source, target, test = _adapt_data(args)
+    parts = [source, target] + ([test] if test is not None else [])
+    if source.modality == "tabular":
+        features, where = [np.asarray(p.X, dtype=np.float64) for p in parts], "features as given"
+    else:
+        name = args.backbone or {"image": "efficientnet_lite0", "text": "minilm"}[source.modality]
+        backbone = load_backbone(name)
+        features = [extract_features(backbone, p.X, progress=not args.quiet).astype(np.float64)
+                    for p in parts]
+        where = f"frozen {name} features"
+    if args.zscore:  # each domain standardised with its own statistics; test with the target's
+        features[0] = _standardise(features[0], features[0])
+        features[1:] = [_standardise(X, features[1]) for X in features[1:]]
+        where += ", z-scored per domain"
+    Xs, Xt = features[0], features[1]
+    baseline = clone(model.source_only_estimator())
+    model.fit(Xs, source.y, Xt)
+    baseline.fit(Xs, source.y)
+    print(f"source: {args.source} ({len(source)} labelled); target: {args.target} "
+          f"({len(target)} samples, labels unused); {where}; {args.method} with "
+          f"{json.dumps(params) if params else 'default parameters'}")
+    rows = []
+    if test is not None:
+        y_true = _codes(model.classes_, np.asarray(test.y))
+        for label, clf in ((args.method, model),
+                           (f"no adaptation ({type(baseline).__name__})", baseline)):
+            pred = _codes(model.classes_, clf.predict(features[2]))
+            rows.append((label, classification_metrics(y_true, np.eye(len(model.classes_))[pred])))
+        print(f"scored on {args.target_test} ({len(test)} labelled target samples) only:")
+        print(format_table(rows, ("accuracy", "balanced_accuracy", "f1_macro")))
+    if args.out:
+        lines = ["index,label", *(f"{i},{lab}" for i, lab in enumerate(model.predict(Xt)))]
+        with atomic_dir(args.out, only_replace_if="metrics.json") as tmp:
+            write_text(tmp / "target_predictions.csv", "\n".join(lines) + "\n")
+            write_json(tmp / "metrics.json", {"method": args.method, "params": params,
+                                              "rows": dict(rows)})
+        print(f"wrote {len(target)} target predictions to {args.out}/target_predictions.csv")
     return 0
 
 
@@ -398,6 +494,19 @@ COMMANDS = {
 }
 
 
+_default_showwarning = warnings.showwarning
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """transferkit's own warnings as one ``warning: ...`` line; others as Python prints them."""
+    from .adapt import AdaptWarning
+
+    if issubclass(category, AdaptWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -405,6 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quiet:
         os.environ["TRANSFERKIT_NO_PROGRESS"] = "1"
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    warnings.showwarning = _one_line_warning
     try:
         return COMMANDS[args.command](args)
     except TransferkitError as exc:

@@ -35,7 +35,7 @@ def test_adapt_reports_method_and_source_only_then_saves(domains, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--method", "nope"], "error: unknown deep domain-adaptation method 'nope'"),
+    (["--method", "nope"], "error: unknown domain-adaptation method 'nope'"),
     (["--selector", "test"], "error: unknown selector 'test'"),
     (["--oracle"], "error: --oracle needs --target-test"),
 ])

@@ -22,10 +22,10 @@ def test_minimising_mcc_sharpens_target_predictions():
     logits = (0.1 * torch.randn(32, 4)).requires_grad_(True)
     loss = make_domain_loss("mcc", 8, 4)
     opt = torch.optim.Adam([logits], lr=0.1)
-    start = float(loss(None, None, None, logits))
+    start = loss(None, None, None, logits).item()
     for _ in range(100):
         value = loss(None, None, None, logits)
         opt.zero_grad()
         value.backward()
         opt.step()
-    assert float(loss(None, None, None, logits)) < 0.2 * start
+    assert loss(None, None, None, logits).item() < 0.2 * start

@@ -245,6 +245,11 @@ class BaseAdapter(ClassifierMixin, BaseEstimator):
         est = getattr(self, "estimator", None)
         return self._default_estimator() if est is None else clone(est)
 
+    def source_only_estimator(self) -> Any:
+        """The unfitted classifier this adapter trains, to fit on the source alone: the
+        no-adaptation baseline of the same pipeline."""
+        return self._make_estimator()
+
     # -- fitting ------------------------------------------------------------------------
     def fit(self, Xs: Any, ys: Any, Xt: Any, *extra: Any, yt: Any = None) -> BaseAdapter:
         """Fit on labelled source ``Xs (ns, d), ys (ns,)`` and unlabelled target ``Xt (nt, d)``."""

@@ -126,6 +126,10 @@ class MEDA(BaseAdapter):
         self.n_landmarks = n_landmarks
         self.random_state = random_state
 
+    def source_only_estimator(self) -> Any:
+        """1-NN, the classifier that gives MEDA's initial pseudo-labels (no adaptation)."""
+        return KNeighborsClassifier(n_neighbors=1)
+
     def _check_params(self) -> None:
         check_kernel(self.kernel)
         check(self.ridge > 0, f"ridge must be > 0, got {self.ridge}", "use ridge=0.1")

@@ -1,0 +1,99 @@
+"""``transferkit adapt --method <shallow method>``: feature files (or frozen backbone features of
+images), the no-adaptation row beside it, atomic outputs; bad input -> one line, exit 2."""
+
+import json
+
+import numpy as np
+import pytest
+from adapt_testdata import toy_shift
+from deep_testdata import digit_domains
+
+from transferkit.cli import main
+
+
+@pytest.fixture
+def files(tmp_path):
+    Xs, ys, Xt, yt = toy_shift()
+    np.savez(tmp_path / "source.npz", X=Xs, y=ys)
+    np.savez(tmp_path / "target.npz", X=Xt)
+    np.savez(tmp_path / "target_test.npz", X=Xt, y=yt)
+    np.savez(tmp_path / "target_3d.npz", X=Xt[:, :3])
+    np.savez(tmp_path / "tiny.npz", X=Xs[:6], y=ys[:6])
+    return tmp_path
+
+
+def adapt(files, *args):
+    return main(["--quiet", "adapt", "--source", str(files / "source.npz"), "--target",
+                 str(files / "target.npz"), *args])
+
+
+def test_shallow_method_prints_the_no_adaptation_row_and_writes_predictions(files, capsys):
+    out = files / "run"
+    code = adapt(files, "--target-test", str(files / "target_test.npz"), "--method", "tca",
+                 "--params", '{"n_components": 2}', "--out", str(out))
+    text = capsys.readouterr().out
+    assert code == 0
+    assert '{"n_components": 2}' in text
+    rows = [line.split()[0] for line in text.splitlines() if line]
+    assert "tca" in rows and "no adaptation (KNeighborsClassifier)" in text
+    lines = (out / "target_predictions.csv").read_text().splitlines()
+    assert lines[0] == "index,label" and len(lines) == 1 + 150
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == "tca" and 0.5 < metrics["rows"]["tca"]["accuracy"] <= 1
+
+
+@pytest.mark.filterwarnings("ignore::transferkit.adapt.AdaptWarning")  # dead random-init units
+def test_images_go_through_a_frozen_backbone_first(tmp_path, capsys):
+    Xs, ys, Xt, yt = digit_domains(n=60)
+    np.savez(tmp_path / "s.npz", X=Xs, y=ys)
+    np.savez(tmp_path / "t.npz", X=Xt)
+    np.savez(tmp_path / "tt.npz", X=Xt, y=yt)
+    code = main(["--quiet", "adapt", "--source", str(tmp_path / "s.npz"), "--target",
+                 str(tmp_path / "t.npz"), "--target-test", str(tmp_path / "tt.npz"),
+                 "--method", "coral", "--backbone", "lenet"])
+    text = capsys.readouterr().out
+    assert code == 0 and "frozen lenet features" in text
+    assert "coral" in [line.split()[0] for line in text.splitlines() if line]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "tca", "--params", '{"n_components": 30}', "--source", "{tiny}"],
+     "n_components=30"),
+    (["--method", "coral", "--target", "{target_3d}"], "source has 5 features but target has 3"),
+    (["--method", "tca", "--params", '{"nope": 1}'], "bad --params for tca"),
+    (["--method", "tca", "--params", "{not json"], "bad --params for tca"),
+    (["--method", "tradaboost"], "tradaboost trains on labelled target samples"),
+    (["--method", "coral", "--oracle"], "--oracle applies to deep methods"),
+])
+def test_bad_input_is_one_line_exit_2(files, capsys, args, message):
+    args = [a.replace("{tiny}", str(files / "tiny.npz")).replace(
+        "{target_3d}", str(files / "target_3d.npz")) for a in args]
+    code = adapt(files, *args)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_foreign_out_folder_is_left_alone(files, capsys):
+    out = files / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert adapt(files, "--method", "coral", "--out", str(out)) == 2
+    assert "not a transferkit run dir" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
+
+
+def test_zscore_gives_the_published_easytl_number_from_the_raw_files(capsys):
+    from adapt_testdata import data_root
+
+    from transferkit.adapt.datasets import published_easytl
+
+    root = data_root() / "amazon_review_400"
+    code = main(["--quiet", "adapt", "--source", str(root / "books_400.mat"), "--target",
+                 str(root / "kitchen_400.mat"), "--target-test", str(root / "kitchen_400.mat"),
+                 "--method", "easytl", "--zscore"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "z-scored per domain" in out
+    row = next(line for line in out.splitlines() if line.startswith("easytl"))
+    published = published_easytl(data_root())["amazon"]["BK"]["EasyTL"]
+    assert float(row.split()[1]) == pytest.approx(published, abs=0.05)
+    assert err.startswith("warning: 1 feature column(s) are constant") and err.count("\n") == 1
