@@ -3,6 +3,7 @@
 
     python benchmarks/deep_da_digits.py                       # every method (~1 h on 2 cores)
     python benchmarks/deep_da_digits.py cdan mcc --epochs 20  # some of them
+    python benchmarks/deep_da_digits.py source-only cdan mcc dann --seed 0 1 2 3 4  # + summary
 
 Protocol: LeNet from random initialisation (the digits network of DANN/CDAN/TLlib), 28x28
 grey inputs normalised to [-1, 1], random zoom crops (scale 0.5-1) on both domains unless
@@ -23,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("TRANSFERKIT_NO_PROGRESS", "1")
 
 from transferkit.adapt.deep import DOMAIN_LOSSES, SOURCE_ONLY, DeepDomainAdaptation  # noqa: E402
@@ -41,7 +44,8 @@ def main() -> None:
     ap.add_argument("methods", nargs="*", default=list(METHODS))
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--selector", default="dev")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0],
+                    help="one or more seeds; with several, a mean +- std summary follows")
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     ap.add_argument("--no-augment", action="store_true",
@@ -61,25 +65,44 @@ def main() -> None:
         sys.exit(f"data not found under {DATA}: this benchmark needs ../shared/data")
     mnist = load_mnist_csv(mnist_path)
     usps_train, usps_test = load_usps_h5(usps_path)
-    print(f"MNIST-5k ({len(mnist)}) -> USPS (train {len(usps_train)} unlabelled, test "
-          f"{len(usps_test)}), LeNet, {args.epochs} epochs, selector {args.selector}, "
-          f"seed {args.seed}, {settings}")
-    print(f"  {'method':<14}{'USPS test %':>12}{'epoch':>7}{'oracle %':>10}{'vs source-only':>16}"
-          f"{'wall s':>8}", flush=True)
-    base = None
-    for method in args.methods:
-        t0 = time.perf_counter()
-        clf = DeepDomainAdaptation(method=method, epochs=args.epochs, selector=args.selector,
-                                   random_state=args.seed, verbose=args.verbose, **settings)
-        clf.fit(mnist.X, mnist.y, X_target=usps_train.X, oracle=(usps_test.X, usps_test.y))
-        acc = float((clf.predict(usps_test.X) == usps_test.y).mean()) * 100
-        if method == SOURCE_ONLY:
-            base = acc
-        delta = "" if base is None or method == SOURCE_ONLY else f"{acc - base:+.2f}"
-        print(f"  {method:<14}{acc:>12.2f}{clf.best_epoch_ + 1:>7}"
-              f"{clf.oracle_accuracy_ * 100:>10.2f}{delta:>16}"
-              f"{time.perf_counter() - t0:>8.0f}", flush=True)
+    results: dict[str, list[float]] = {m: [] for m in args.methods}
+    for seed in args.seed:
+        print(f"MNIST-5k ({len(mnist)}) -> USPS (train {len(usps_train)} unlabelled, test "
+              f"{len(usps_test)}), LeNet, {args.epochs} epochs, selector {args.selector}, "
+              f"seed {seed}, {settings}")
+        print(f"  {'method':<14}{'USPS test %':>12}{'epoch':>7}{'oracle %':>10}"
+              f"{'vs source-only':>16}{'wall s':>8}", flush=True)
+        base = None
+        for method in args.methods:
+            t0 = time.perf_counter()
+            clf = DeepDomainAdaptation(method=method, epochs=args.epochs,
+                                       selector=args.selector, random_state=seed,
+                                       verbose=args.verbose, **settings)
+            clf.fit(mnist.X, mnist.y, X_target=usps_train.X,
+                    oracle=(usps_test.X, usps_test.y))
+            acc = float((clf.predict(usps_test.X) == usps_test.y).mean()) * 100
+            results[method].append(acc)
+            if method == SOURCE_ONLY:
+                base = acc
+            delta = "" if base is None or method == SOURCE_ONLY else f"{acc - base:+.2f}"
+            print(f"  {method:<14}{acc:>12.2f}{clf.best_epoch_ + 1:>7}"
+                  f"{clf.oracle_accuracy_ * 100:>10.2f}{delta:>16}"
+                  f"{time.perf_counter() - t0:>8.0f}", flush=True)
+    if len(args.seed) > 1:
+        summarise(results)
 
+
+def summarise(results: dict[str, list[float]]) -> None:
+    """Mean +- std over seeds, and the paired difference to source-only (wins / seeds)."""
+    print(f"\nover {len(next(iter(results.values())))} seeds (USPS test %, DEV-selected):")
+    base = np.array(results.get(SOURCE_ONLY, []))
+    for method, accs in results.items():
+        a = np.array(accs)
+        line = f"  {method:<14}{a.mean():6.2f} +- {a.std(ddof=1):4.2f}"
+        if method != SOURCE_ONLY and base.size == a.size:
+            d = a - base
+            line += f"   vs source-only {d.mean():+.2f} (better on {int((d > 0).sum())}/{d.size})"
+        print(line)
 
 if __name__ == "__main__":
     main()

@@ -119,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     lrf.add_argument("--end", type=float, default=1.0)
     _data_options(lrf)
 
-    ad = sub.add_parser("adapt", help="deep domain adaptation: labelled source, unlabelled "
-                        "target, epoch chosen without target labels")
+    ad = sub.add_parser("adapt", help="domain adaptation (deep or shallow): labelled source, "
+                        "unlabelled target, nothing chosen on target labels")
     ad.add_argument("--source", required=True, help="labelled source data (any format fit reads)")
     ad.add_argument("--target", required=True, help="target data; its labels, if any, are ignored")
     ad.add_argument("--target-test", help="labelled target test data, used only for the score")
@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--params", help="shallow method's parameters as JSON, e.g. "
                     "'{\"n_components\": 20}'")
     ad.add_argument("--backbone", default=None,
-                    help="see `transferkit backbones` [lenet for images, minilm for text]")
+                    help="see `transferkit backbones` [images: lenet for deep methods, frozen "
+                    "efficientnet_lite0 for shallow ones; text: minilm]")
     ad.add_argument("--trade-off", type=float, default=1.0,
                     help="weight of the adaptation loss [1.0]")
     ad.add_argument("--selector", default="dev",

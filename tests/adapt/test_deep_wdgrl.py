@@ -14,7 +14,7 @@ def test_gradient_penalty_of_a_unit_linear_critic_is_zero():
         linear.weight.copy_(torch.tensor([[0.6, 0.8, 0.0, 0.0]]))  # gradient norm exactly 1
     loss.critic = linear
     source, target = shifted_batches(n=16, d=4)
-    assert float(loss.gradient_penalty(source, target)) < 1e-10
+    assert loss.gradient_penalty(source, target).item() < 1e-10
 
 
 def test_critic_learns_the_shift_and_features_align():
