@@ -83,12 +83,20 @@ def median_gamma(X: np.ndarray, max_samples: int = 1000,
 
 
 def resolve_mode(kernel: str, approx: str, n: int, max_exact: int) -> str:
-    """Which representation to use for ``n`` samples: linear, exact, nystroem or rff."""
+    """Which representation to use for ``n`` samples: linear, exact, nystroem or rff.
+
+    The linear kernel is used in primal form (``linear``: the features themselves) unless
+    ``approx`` asks for its dual: ``exact`` (the ``n x n`` Gram matrix) or ``nystroem``.
+    ``exact`` is refused above ``max_exact`` samples (an ``n x n`` matrix)."""
     check_kernel(kernel, approx)
-    if kernel == "linear":
+    if kernel == "linear" and approx in ("auto", "rff"):
         return "linear"
     if approx == "auto":
         return "exact" if n <= max_exact else "nystroem"
+    check(approx != "exact" or n <= max_exact,
+          f"approx='exact' needs a dense {n} x {n} kernel ({n * n * 8 / 2**30:.1f} GiB), above "
+          f"max_exact={max_exact}", "use approx='auto' (Nystroem features above max_exact) or "
+          "raise max_exact if the memory is there")
     return approx
 
 

@@ -83,6 +83,8 @@ class TCA(FeatureAdapter):
     ``n_components=100``, ``reg=1`` and L2-normalised samples and embeddings (``normalize``),
     classified by 1-NN. ``kernel='rbf'`` gives kernel TCA; above ``max_exact`` pooled samples it
     switches to ``n_landmarks`` Nystroem features so memory stays ``O(n * n_landmarks)``.
+    ``kernel='linear', approx='exact'`` solves the dual form on the ``n x n`` Gram matrix
+    (the regulariser then acts on sample coefficients, not on the projection).
     """
 
     def __init__(self, estimator: Any = None, n_components: int = 100, reg: float = 1.0,
