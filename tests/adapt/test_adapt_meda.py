@@ -68,7 +68,7 @@ def test_large_data_uses_landmarks_not_the_n_by_n_kernel():
     assert model.score(Xt, yt) > 0.8
 
 
-@pytest.mark.parametrize("params", [{"mu": 2.0}, {"ridge": 0.0}, {"n_iter": 0},
+@pytest.mark.parametrize("params", [{"mu": 2.0}, {"mu": "fast"}, {"ridge": 0.0}, {"n_iter": 0},
                                     {"kernel": "poly"}])
 def test_bad_parameters_are_one_line_errors(params):
     Xs, ys, Xt, _ = toy_shift()

@@ -136,7 +136,7 @@ class MEDA(BaseAdapter):
         check(self.mmd_weight >= 0 and self.manifold_weight >= 0,
               "mmd_weight and manifold_weight must be >= 0", "use the defaults 10 and 1")
         check(int(self.n_iter) >= 1, f"n_iter must be >= 1, got {self.n_iter}", "use n_iter=10")
-        check(self.mu == "auto" or 0 <= float(self.mu) <= 1,
+        check(self.mu == "auto" or (isinstance(self.mu, int | float) and 0 <= self.mu <= 1),
               f"mu must be 'auto' or in [0, 1], got {self.mu!r}", "use mu='auto'")
 
     def _fit(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: Any) -> None:
