@@ -335,12 +335,6 @@ def _adapt_data(args: argparse.Namespace):
     return source, target, test
 
 
-def _standardise(X: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``X`` with the mean/std of ``reference`` removed (constant columns only centred)."""
-    std = reference.std(0)
-    return (X - reference.mean(0)) / np.where(std > 0, std, 1.0)
-
-
 def _adapt_shallow(args: argparse.Namespace) -> int:
     """``transferkit adapt --method coral|tca|...``: a shallow method on feature arrays (or on
     frozen pretrained features of images/text), beside the same classifier without it."""
@@ -348,6 +342,7 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
 
     from ._io import atomic_dir, write_json, write_text
     from .adapt import get_adapter
+    from .adapt.datasets import zscore
     from .backbones import load_backbone
     from .features import extract_features
     from .metrics import classification_metrics, format_table
@@ -380,8 +375,8 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
                     for p in parts]
         where = f"frozen {name} features"
     if args.zscore:  # each domain standardised with its own statistics; test with the target's
-        features[0] = _standardise(features[0], features[0])
-        features[1:] = [_standardise(X, features[1]) for X in features[1:]]
+        features[0] = zscore(features[0])
+        features[1:] = [zscore(X, features[1]) for X in features[1:]]
         where += ", z-scored per domain"
     Xs, Xt = features[0], features[1]
     baseline = clone(model.source_only_estimator())

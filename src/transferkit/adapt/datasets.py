@@ -24,10 +24,12 @@ AMAZON_DOMAINS = {"B": "books", "D": "dvd", "E": "elec", "K": "kitchen"}
 AMAZON_TASKS = ["BD", "BE", "BK", "DB", "DE", "DK", "EB", "ED", "EK", "KB", "KD", "KE"]
 
 
-def zscore(X: np.ndarray) -> np.ndarray:
-    """Columns of ``X (n, d)`` to zero mean, unit std (ddof=0); constant columns become 0."""
-    std = X.std(0)
-    return (X - X.mean(0)) / np.where(std > 0, std, 1.0)
+def zscore(X: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Columns of ``X (n, d)`` standardised with the mean/std (ddof=0) of ``reference``
+    (default ``X`` itself); columns constant in the reference are only centred."""
+    ref = X if reference is None else reference
+    std = ref.std(0)
+    return (X - ref.mean(0)) / np.where(std > 0, std, 1.0)
 
 
 def rowsum_zscore(X: np.ndarray) -> np.ndarray:
