@@ -43,9 +43,10 @@ def cover_every_class(D: np.ndarray) -> np.ndarray:
                                 shape=(C, n * C))
     res = linprog(D.ravel(), A_ub=each_col, b_ub=-np.ones(C), A_eq=each_row, b_eq=np.ones(n),
                   bounds=(0, 1), method="highs")
-    if res.status != 0:  # cannot happen for a feasible n >= C problem; keep the safe answer
-        raise TransferkitError(f"intra-domain programming failed: {res.message}",
-                               "report this; meanwhile use EasyTL(cover_classes=False)")
+    if res.status != 0:  # not expected: the problem is feasible whenever n >= C
+        raise TransferkitError(
+            f"intra-domain programming failed: {res.message}",
+            "report this; meanwhile use EasyTL(IntraDomainProgramming(cover_classes=False))")
     return res.x.reshape(n, C).argmax(1)
 
 
