@@ -369,7 +369,7 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
     if source.modality == "tabular":
         features, where = [np.asarray(p.X, dtype=np.float64) for p in parts], "features as given"
     else:
-        name = args.backbone or {"image": "efficientnet_lite0", "text": "minilm"}[source.modality]
+        name = _default_backbone(args, source)
         backbone = load_backbone(name)
         features = [extract_features(backbone, p.X, progress=not args.quiet).astype(np.float64)
                     for p in parts]

@@ -156,7 +156,7 @@ class MEDA(BaseAdapter):
             L = knn_laplacian(U, self.n_neighbors)
             A += float(self.manifold_weight) * (Phi.T @ (L @ Phi))
         rhs = Phi[:ns].T @ Y
-        pseudo = KNeighborsClassifier(1).fit(U[:ns], ys).predict(U[ns:])
+        pseudo = self.source_only_estimator().fit(U[:ns], ys).predict(U[ns:])
         self.mu_history_ = []
         for _ in range(int(self.n_iter)):
             mu = (balance_factor(Zs, ys, Zt, pseudo) if self.mu == "auto" else float(self.mu))
