@@ -25,6 +25,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ import numpy as np
 os.environ.setdefault("TRANSFERKIT_NO_PROGRESS", "1")
 
 from transferkit.adapt.deep import DOMAIN_LOSSES, SOURCE_ONLY, DeepDomainAdaptation  # noqa: E402
-from transferkit.data import Dataset, normalise_digit_geometry  # noqa: E402
+from transferkit.data import normalise_digit_geometry  # noqa: E402
 from transferkit.data.public import load_mnist_csv, load_usps_h5  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -72,9 +73,8 @@ def main() -> None:
     mnist = load_mnist_csv(mnist_path)
     usps_train, usps_test = load_usps_h5(usps_path)
     if args.digit_geometry:
-        mnist, usps_train, usps_test = (
-            Dataset(normalise_digit_geometry(d.X), d.y, "image", name=d.name)
-            for d in (mnist, usps_train, usps_test))
+        mnist, usps_train, usps_test = (replace(d, X=normalise_digit_geometry(d.X))
+                                        for d in (mnist, usps_train, usps_test))
     results: dict[str, list[float]] = {m: [] for m in args.methods}
     for seed in args.seed:
         print(f"MNIST-5k ({len(mnist)}) -> USPS (train {len(usps_train)} unlabelled, test "

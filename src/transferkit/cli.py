@@ -48,14 +48,16 @@ def _strategy(args: argparse.Namespace) -> tuple[str, dict]:
     return name, params
 
 
-def _default_backbone(args: argparse.Namespace, data) -> str:
-    backbone = args.backbone or {"image": "efficientnet_lite0", "text": "minilm"}.get(
-        data.modality)
+def _default_backbone(args: argparse.Namespace, data, path: str | None = None,
+                      image: str = "efficientnet_lite0") -> str:
+    """``--backbone``, else the default for the data's modality (``image`` for images, minilm
+    for text); tabular features have none: one line naming ``path`` (default ``--data``)."""
+    backbone = args.backbone or {"image": image, "text": "minilm"}.get(data.modality)
     if backbone is None:
         raise TransferkitError(
-            f"{args.data} holds {data.modality} features; no pretrained backbone reads those",
-            "pass image or text data, or features you extracted yourself to a scikit-learn model",
-        )
+            f"{path or args.data} holds {data.modality} features; no pretrained backbone reads "
+            "those", "pass image or text data, or use a shallow method (`transferkit adapt "
+            "--method coral|tca|...`) or a scikit-learn model on the features")
     return backbone
 
 
@@ -277,10 +279,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         raise TransferkitError("--oracle needs --target-test", "pass a labelled target test set")
     strategy, strategy_params = _strategy(args)
     source, target, test = _adapt_data(args)
-    backbone = args.backbone or {"image": "lenet", "text": "minilm"}.get(source.modality)
-    if backbone is None:
-        raise TransferkitError(f"{args.source} holds {source.modality} features",
-                               "use `transferkit.adapt` (CORAL, TCA, JDA, ...) on feature arrays")
+    backbone = _default_backbone(args, source, args.source, image="lenet")
     methods = [args.method] + ([] if args.no_baseline or args.method == SOURCE_ONLY
                                else [SOURCE_ONLY])
     rows, fitted = [], {}
@@ -338,8 +337,6 @@ def _adapt_data(args: argparse.Namespace):
 def _adapt_shallow(args: argparse.Namespace) -> int:
     """``transferkit adapt --method coral|tca|...``: a shallow method on feature arrays (or on
     frozen pretrained features of images/text), beside the same classifier without it."""
-    from sklearn.base import clone
-
     from ._io import atomic_dir, write_json, write_text
     from .adapt import get_adapter
     from .adapt.datasets import zscore
@@ -369,7 +366,7 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
     if source.modality == "tabular":
         features, where = [np.asarray(p.X, dtype=np.float64) for p in parts], "features as given"
     else:
-        name = _default_backbone(args, source)
+        name = _default_backbone(args, source, args.source)
         backbone = load_backbone(name)
         features = [extract_features(backbone, p.X, progress=not args.quiet).astype(np.float64)
                     for p in parts]
@@ -379,7 +376,7 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
         features[1:] = [zscore(X, features[1]) for X in features[1:]]
         where += ", z-scored per domain"
     Xs, Xt = features[0], features[1]
-    baseline = clone(model.source_only_estimator())
+    baseline = model.source_only_estimator()
     model.fit(Xs, source.y, Xt)
     baseline.fit(Xs, source.y)
     print(f"source: {args.source} ({len(source)} labelled); target: {args.target} "
