@@ -53,15 +53,17 @@ def epoch_selector(name: str, X_val: Any, codes_val: np.ndarray | None, X_target
     if needs_source and not has_source:
         raise TransferkitError(f"selector '{name}' needs held-out labelled source samples",
                                "keep validation_fraction > 0 or pick selector 'snd'")
-    rng = np.random.default_rng(seed)
-    n_t = len(X_target)
-    X_t = take(X_target, np.sort(rng.choice(n_t, min(n_t, max_target), replace=False)))
+    scores_target = name in HOLDOUT or name in TARGET_ONLY
+    if scores_target:
+        rng = np.random.default_rng(seed)
+        n_t = len(X_target)
+        X_t = take(X_target, np.sort(rng.choice(n_t, min(n_t, max_target), replace=False)))
 
     def score(module: nn.Module) -> dict[str, float]:
         nonlocal epochs_scored
         epochs_scored += 1
         out: dict[str, float] = {}
-        if name in HOLDOUT or name in TARGET_ONLY:
+        if scores_target:
             f_t, p_t = predict_outputs(module, X_t, batch_size)
         if has_source:
             f_s, p_s = predict_outputs(module, X_val, batch_size)
