@@ -42,6 +42,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def check_out_dir(path: str | os.PathLike | None, marker: str) -> None:
+    """Refuse an output ``path`` that exists, is not empty and lacks ``marker`` (a folder this
+    package did not write) -- call it before long work, so the work is not lost."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.exists() and not (path / marker).is_file() and not (
+            path.is_dir() and not any(path.iterdir())):
+        raise TransferkitError(f"{path} exists and is not a transferkit run dir",
+                               "choose another --out folder (nothing was overwritten)")
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, only_replace_if: str | None = None) -> Iterator[Path]:
     """Yield a staging folder beside ``path``; on success swap it in by rename.
@@ -51,14 +63,10 @@ def atomic_dir(path: str | os.PathLike, only_replace_if: str | None = None) -> I
     overwritten)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if only_replace_if and path.exists() and not (path / only_replace_if).is_file():
+    if only_replace_if:
+        check_out_dir(path, only_replace_if)
         if path.is_dir() and not any(path.iterdir()):
             path.rmdir()
-        else:
-            raise TransferkitError(
-                f"{path} exists and is not a transferkit run dir",
-                "choose another --out folder (nothing was overwritten)",
-            )
     stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield stage

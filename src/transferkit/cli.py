@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.dataset import align_columns
 from .errors import TransferkitError
 
 
@@ -61,11 +63,26 @@ def _default_backbone(args: argparse.Namespace, data, path: str | None = None,
     return backbone
 
 
+def _json_params(text: str | None, method: str) -> dict:
+    """``--params`` as a dict (one line on anything but a JSON object)."""
+    try:
+        params = json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        params, why = None, str(exc)
+    else:
+        why = f"got {type(params).__name__}"
+    if not isinstance(params, dict):
+        raise TransferkitError(f"bad --params for {method}: not a JSON object ({why})",
+                               "pass a JSON object, e.g. --params '{\"n_components\": 20}'")
+    return params
+
+
 def _load(path: str, args: argparse.Namespace, labelled: bool = True):
     from .data import load_dataset
 
     data = load_dataset(
         path,
+        labelled=labelled,
         label_column=args.label_column,
         text_column=args.text_column,
         image_column=args.image_column,
@@ -134,8 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--zscore", action="store_true",
                     help="shallow methods: standardise each domain's features separately (the "
                     "preprocessing of the published SURF/Amazon numbers)")
-    ad.add_argument("--params", help="shallow method's parameters as JSON, e.g. "
-                    "'{\"n_components\": 20}'")
+    ad.add_argument("--params", help="the method's parameters as JSON, e.g. "
+                    "'{\"n_components\": 20}' (shallow) or '{\"hidden\": 512}' (deep: the "
+                    "loss module's options)")
     ad.add_argument("--backbone", default=None,
                     help="see `transferkit backbones` [images: lenet for deep methods, frozen "
                     "efficientnet_lite0 for shallow ones; text: minilm]")
@@ -187,12 +205,13 @@ def cmd_backbones(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     import shutil
 
-    from ._io import write_json
-    from .run import compare
+    from ._io import check_out_dir, write_json
+    from .run import CONFIG, compare
 
     strategy, strategy_params = _strategy(args)
+    check_out_dir(args.out, CONFIG)  # before the work, so none is lost
     data = _load(args.data, args)
-    test = _load(args.test, args) if args.test else None
+    test = align_columns(data, _load(args.test, args)) if args.test else None
     backbone = _default_backbone(args, data)
     out = Path(args.out)
     ckpt = out.with_name(out.name + ".ckpt")
@@ -202,9 +221,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
                   "epochs": args.epochs, "lr": args.lr,
                   "finetune_params": {"checkpoint_dir": str(ckpt), "resume": args.resume,
                                       "verbose": not args.quiet}}
-    if out.exists() and not (out / "config.json").is_file() and any(out.iterdir()):
-        raise TransferkitError(f"{out} exists and is not a transferkit run dir",
-                               "choose another --out folder")
     seeds = tuple(int(s) for s in str(args.seeds).split(",") if s.strip())
     comparison = compare(
         data,
@@ -258,12 +274,13 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from ._io import write_json
+    from ._io import check_out_dir, write_json
     from .adapt import ADAPTERS
     from .adapt.deep import DOMAIN_LOSSES, SOURCE_ONLY, DeepDomainAdaptation
+    from .adapt.deep.base import make_domain_loss
     from .adapt.deep.select import DEEP_SELECTORS
     from .metrics import classification_metrics, format_table
-    from .run import _codes
+    from .run import CONFIG, _codes
 
     if args.method in ADAPTERS:
         return _adapt_shallow(args)
@@ -278,6 +295,12 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     if args.oracle and not args.target_test:
         raise TransferkitError("--oracle needs --target-test", "pass a labelled target test set")
     strategy, strategy_params = _strategy(args)
+    method_params = _json_params(args.params, args.method)
+    if method_params and args.method == SOURCE_ONLY:
+        raise TransferkitError("--params has nothing to set for source-only", "drop --params")
+    if method_params:  # bad options fail here, before any data is read
+        make_domain_loss(args.method, 8, 2, **method_params)
+    check_out_dir(args.out, CONFIG)
     source, target, test = _adapt_data(args)
     backbone = _default_backbone(args, source, args.source, image="lenet")
     methods = [args.method] + ([] if args.no_baseline or args.method == SOURCE_ONLY
@@ -285,7 +308,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     rows, fitted = [], {}
     for method in methods:
         clf = DeepDomainAdaptation(
-            method=method, trade_off=args.trade_off, selector=args.selector,
+            method=method, method_params=method_params if method == args.method else None,
+            trade_off=args.trade_off, selector=args.selector,
             backbone=backbone, strategy=strategy, strategy_params=strategy_params,
             epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
             verbose=not args.quiet, random_state=args.seed)
@@ -331,13 +355,15 @@ def _adapt_data(args: argparse.Namespace):
             raise TransferkitError(
                 f"source is {source.modality} data but {part.name} is {part.modality}",
                 "give source and target data of the same kind")
+    target = align_columns(source, target)  # tables: columns matched by name, not position
+    test = None if test is None else align_columns(source, test)
     return source, target, test
 
 
 def _adapt_shallow(args: argparse.Namespace) -> int:
     """``transferkit adapt --method coral|tca|...``: a shallow method on feature arrays (or on
     frozen pretrained features of images/text), beside the same classifier without it."""
-    from ._io import atomic_dir, write_json, write_text
+    from ._io import atomic_dir, check_out_dir, write_json, write_text
     from .adapt import get_adapter
     from .adapt.datasets import zscore
     from .backbones import load_backbone
@@ -353,14 +379,19 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
     if args.oracle:
         raise TransferkitError("--oracle applies to deep methods (it reports the epoch picked on "
                                "test labels)", "drop --oracle for a shallow method")
-    try:
-        params = json.loads(args.params) if args.params else {}
-        model.set_params(**params)
-    except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
-        raise TransferkitError(
+    params = _json_params(args.params, args.method)
+
+    def bad_params(exc: Exception) -> TransferkitError:
+        return TransferkitError(
             f"bad --params for {args.method}: {str(exc).splitlines()[0]}",
             "pass a JSON object of its parameters, e.g. --params '{\"n_components\": 20}' "
-            f"(it has: {', '.join(sorted(model.get_params(deep=False)))})") from exc
+            f"(it has: {', '.join(sorted(model.get_params(deep=False)))})")
+
+    try:
+        model.set_params(**params)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise bad_params(exc) from exc
+    check_out_dir(args.out, "metrics.json")
     source, target, test = _adapt_data(args)
     parts = [source, target] + ([test] if test is not None else [])
     if source.modality == "tabular":
@@ -376,8 +407,13 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
         features[1:] = [zscore(X, features[1]) for X in features[1:]]
         where += ", z-scored per domain"
     Xs, Xt = features[0], features[1]
-    baseline = model.source_only_estimator()
-    model.fit(Xs, source.y, Xt)
+    try:
+        baseline = model.source_only_estimator()
+        model.fit(Xs, source.y, Xt)
+    except (TypeError, ValueError) as exc:  # not TransferkitError: a parameter's value
+        if not params or isinstance(exc, TransferkitError):
+            raise
+        raise bad_params(exc) from exc
     baseline.fit(Xs, source.y)
     print(f"source: {args.source} ({len(source)} labelled); target: {args.target} "
           f"({len(target)} samples, labels unused); {where}; {args.method} with "
@@ -392,9 +428,11 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
         print(f"scored on {args.target_test} ({len(test)} labelled target samples) only:")
         print(format_table(rows, ("accuracy", "balanced_accuracy", "f1_macro")))
     if args.out:
-        lines = ["index,label", *(f"{i},{lab}" for i, lab in enumerate(model.predict(Xt)))]
+        table = io.StringIO()  # csv quotes labels with commas or quotes in them
+        csv.writer(table, lineterminator="\n").writerows(
+            [("index", "label"), *enumerate(model.predict(Xt))])
         with atomic_dir(args.out, only_replace_if="metrics.json") as tmp:
-            write_text(tmp / "target_predictions.csv", "\n".join(lines) + "\n")
+            write_text(tmp / "target_predictions.csv", table.getvalue())
             write_json(tmp / "metrics.json", {"method": args.method, "params": params,
                                               "rows": dict(rows)})
         print(f"wrote {len(target)} target predictions to {args.out}/target_predictions.csv")

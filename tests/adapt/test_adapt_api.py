@@ -198,3 +198,38 @@ def test_instance_selection_needs_no_sample_weight():
     model = InstanceSelection(KNeighborsClassifier(3), keep=0.3).fit(Xs, ys, Xt)
     assert isinstance(model, InstanceAdapter)
     assert set(np.unique(model.weights_)) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("cls", UNSUPERVISED)
+def test_one_target_sample_or_odd_labels_give_one_line_errors(cls):
+    Xs, ys, Xt, _ = toy_shift()
+    with pytest.raises(TransferkitError) as exc:
+        make(cls).fit(Xs, ys, Xt[:1])
+    assert "at least 2" in one_line(exc)
+    with pytest.raises(TransferkitError) as exc:
+        make(cls).fit(Xs, np.where(ys == 0, None, "b").astype(object), Xt)
+    assert "None labels" in one_line(exc)
+    with pytest.raises(TransferkitError) as exc:
+        make(cls).fit(Xs, np.array([1 if v == 0 else "b" for v in ys], dtype=object), Xt)
+    assert "mixes label types" in one_line(exc)
+    with pytest.raises(TransferkitError) as exc:
+        make(cls).fit(np.ones_like(Xs), ys, np.ones_like(Xt))
+    assert "all 5 feature columns are constant" in one_line(exc)
+
+
+@pytest.mark.parametrize("cls", [KMM, KLIEP, DiscriminativeWeighting])
+def test_weights_reach_the_last_step_of_a_pipeline_or_a_grid_search(cls):
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Xs, ys, Xt, _ = toy_shift()
+    SpyClassifier.calls = []
+    model = make(cls, estimator=make_pipeline(StandardScaler(), SpyClassifier())).fit(Xs, ys, Xt)
+    np.testing.assert_allclose(SpyClassifier.calls[-1], model.weights_)
+    search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2)
+    assert make(cls, estimator=search).fit(Xs, ys, Xt).score(Xs, ys) > 0.5
+    with pytest.raises(TransferkitError) as exc:
+        make(cls, estimator=make_pipeline(StandardScaler(), KNeighborsClassifier())).fit(
+            Xs, ys, Xt)
+    assert "KNeighborsClassifier.fit does not accept sample_weight" in one_line(exc)

@@ -64,6 +64,10 @@ def test_images_go_through_a_frozen_backbone_first(tmp_path, capsys):
     (["--method", "tca", "--params", "{not json"], "bad --params for tca"),
     (["--method", "tradaboost"], "tradaboost trains on labelled target samples"),
     (["--method", "coral", "--oracle"], "--oracle applies to deep methods"),
+    (["--method", "kliep", "--params", '{"max_iter": "x"}'], "max_iter must be a positive"),
+    (["--method", "tca", "--params", '{"reg": "1"}'], "bad --params for tca"),
+    (["--method", "kmm", "--params", '{"estimator": "knn"}'], "bad --params for kmm"),
+    (["--method", "tca", "--params", "[1, 2]"], "not a JSON object"),
 ])
 def test_bad_input_is_one_line_exit_2(files, capsys, args, message):
     args = [a.replace("{tiny}", str(files / "tiny.npz")).replace(
@@ -97,3 +101,60 @@ def test_zscore_gives_the_published_easytl_number_from_the_raw_files(capsys):
     published = published_easytl(data_root())["amazon"]["BK"]["EasyTL"]
     assert float(row.split()[1]) == pytest.approx(published, abs=0.05)
     assert err.startswith("warning: 1 feature column(s) are constant") and err.count("\n") == 1
+
+
+def _table(path, X, y=None, columns=None):
+    import pandas as pd
+
+    df = pd.DataFrame(X, columns=columns or [f"f{i}" for i in range(X.shape[1])])
+    if y is not None:
+        df["label"] = y
+    df.to_csv(path, index=False)
+
+
+def test_tables_target_needs_no_label_column_and_columns_match_by_name(tmp_path, capsys):
+    Xs, ys, Xt, yt = toy_shift()
+    names = [f"f{i}" for i in range(Xs.shape[1])]
+    _table(tmp_path / "s.csv", Xs, ys)
+    _table(tmp_path / "t.csv", Xt)  # no label column at all
+    _table(tmp_path / "tt.csv", Xt, yt)
+    order = names[::-1]  # the same columns in another order
+    _table(tmp_path / "tt_reversed.csv", Xt[:, ::-1], yt, columns=order)
+    accuracies = []
+    for test in ("tt.csv", "tt_reversed.csv"):
+        code = main(["--quiet", "adapt", "--source", str(tmp_path / "s.csv"), "--target",
+                     str(tmp_path / "t.csv"), "--target-test", str(tmp_path / test),
+                     "--method", "coral"])
+        out = capsys.readouterr().out
+        assert code == 0
+        accuracies.append(next(line for line in out.splitlines()
+                               if line.startswith("coral")).split()[1])
+    assert accuracies[0] == accuracies[1]
+    _table(tmp_path / "other.csv", Xt, yt, columns=names[:-1] + ["g"])
+    code = main(["adapt", "--source", str(tmp_path / "s.csv"), "--target",
+                 str(tmp_path / "other.csv"), "--method", "coral"])
+    err = capsys.readouterr().err
+    assert code == 2 and "missing: f4; extra: g" in err and len(err.strip().splitlines()) == 1
+
+
+def test_target_labels_are_never_checked(files, capsys):
+    Xt = np.load(files / "target.npz")["X"]
+    np.savez(files / "one_class_target.npz", X=Xt, y=np.zeros(len(Xt)))
+    code = main(["--quiet", "adapt", "--source", str(files / "source.npz"), "--target",
+                 str(files / "one_class_target.npz"), "--method", "coral"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_predictions_csv_quotes_labels_with_commas(tmp_path):
+    import pandas as pd
+
+    Xs, ys, Xt, _ = toy_shift()
+    labels = np.array(["cat, big", 'dog "x"'])[ys]
+    np.savez(tmp_path / "s.npz", X=Xs, y=labels)
+    np.savez(tmp_path / "t.npz", X=Xt)
+    assert main(["--quiet", "adapt", "--source", str(tmp_path / "s.npz"), "--target",
+                 str(tmp_path / "t.npz"), "--method", "coral", "--out",
+                 str(tmp_path / "run")]) == 0
+    table = pd.read_csv(tmp_path / "run" / "target_predictions.csv")
+    assert list(table.columns) == ["index", "label"] and len(table) == len(Xt)
+    assert set(table["label"]) <= {"cat, big", 'dog "x"'}

@@ -38,6 +38,10 @@ def test_adapt_reports_method_and_source_only_then_saves(domains, capsys):
     (["--method", "nope"], "error: unknown domain-adaptation method 'nope'"),
     (["--selector", "test"], "error: unknown selector 'test'"),
     (["--oracle"], "error: --oracle needs --target-test"),
+    (["--trade-off", "nan"], "error: trade_off must be a finite number >= 0"),
+    (["--trade-off", "-1"], "error: trade_off must be a finite number >= 0"),
+    (["--params", '{"width": 3}'], "error: bad options for method 'dann'"),
+    (["--params", '{"hidden": 8}', "--method", "source-only"], "error: --params has nothing"),
 ])
 def test_bad_input_is_one_line_exit_2(domains, capsys, args, message):
     code = main(["adapt", "--source", str(domains / "source.npz"), "--target",
@@ -50,3 +54,42 @@ def test_unlabelled_source_is_refused(domains, capsys):
     code = main(["adapt", "--source", str(domains / "target.npz"), "--target",
                  str(domains / "target.npz")])
     assert code == 2 and "has no labels" in capsys.readouterr().err
+
+
+def test_target_labels_are_ignored_and_a_flat_image_folder_is_a_target(domains, capsys):
+    from PIL import Image
+
+    Xt = np.load(domains / "target.npz")["X"]
+    np.savez(domains / "one_class.npz", X=Xt, y=np.zeros(len(Xt)))
+    flat = domains / "flat"
+    flat.mkdir()
+    for i, image in enumerate(Xt[:20]):
+        Image.fromarray(image).save(flat / f"{i}.png")
+    for target in ("one_class.npz", "flat"):
+        code = main(["--quiet", "adapt", "--source", str(domains / "source.npz"), "--target",
+                     str(domains / target), "--method", "deep-coral", "--epochs", "1",
+                     "--no-baseline"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert "labels unused" in captured.out
+
+
+def test_a_foreign_out_folder_fails_before_any_training(domains, capsys):
+    out = domains / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    code = main(["--quiet", "adapt", "--source", str(domains / "source.npz"), "--target",
+                 str(domains / "target.npz"), "--epochs", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2 and "not a transferkit run dir" in captured.err
+    assert "chosen by selector" not in captured.out  # nothing was trained
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_a_diverging_run_is_one_line_and_saves_nothing(domains, capsys):
+    code = main(["--quiet", "adapt", "--source", str(domains / "source.npz"), "--target",
+                 str(domains / "target.npz"), "--lr", "1e9", "--epochs", "2", "--no-baseline",
+                 "--out", str(domains / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "diverged" in err and len(err.strip().splitlines()) == 1, err
+    assert not (domains / "run").exists()

@@ -84,3 +84,23 @@ def test_bad_input_is_one_clear_error():
     with pytest.raises(TransferkitError, match="bad options for method 'dann'"):
         DeepDomainAdaptation(method_params={"width": 3}, epochs=1).fit(Xs, ys, X_target=Xt)
     assert torch.is_grad_enabled()
+
+
+def test_target_scoring_selectors_need_ten_target_samples():
+    Xs, ys, Xt, _ = digit_domains(n=40)
+    for selector in ("snd", "entropy", "dev"):
+        with pytest.raises(TransferkitError, match="holds only 3 samples"):
+            DeepDomainAdaptation(selector=selector, epochs=1).fit(Xs, ys, X_target=Xt[:3])
+    DeepDomainAdaptation(selector="last", epochs=1).fit(Xs, ys, X_target=Xt[:3])
+
+
+def test_a_backbone_instance_is_copied_not_trained_in_place():
+    from transferkit.backbones.lenet import LeNet
+
+    Xs, ys, Xt, _ = digit_domains(n=40)
+    backbone = LeNet()
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    a = DeepDomainAdaptation(backbone=backbone, epochs=1).fit(Xs, ys, X_target=Xt)
+    assert all(torch.equal(v, backbone.state_dict()[k]) for k, v in before.items())
+    b = DeepDomainAdaptation(backbone=backbone, epochs=1).fit(Xs, ys, X_target=Xt)
+    np.testing.assert_allclose(a.predict_proba(Xt), b.predict_proba(Xt), atol=1e-6)

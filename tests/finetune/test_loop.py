@@ -105,3 +105,36 @@ def test_bad_settings_are_clear_errors():
         TrainConfig(precision="fp8").check()
     with pytest.raises(TransferkitError, match="unknown strategy 'nope'"):
         Trainer(FineTuneModel(TinyCNN(), 2), "nope")
+
+
+def test_an_early_best_epoch_of_gradual_restores_layers_opened_later(images):
+    """gradual opens one group per epoch: when the first epoch is the best, the groups
+    opened afterwards must come back as they were then (untrained), not as trained later."""
+    from transferkit.finetune.loop import DomainObjective
+
+    X, c = _data(images)
+    states = []
+
+    def first_epoch_best(module):
+        states.append({k: v.detach().clone() for k, v in module.state_dict().items()})
+        return {"selection_score": -float(len(states))}
+
+    model = FineTuneModel(TinyCNN(), 2)
+    cfg = TrainConfig(epochs=3, batch_size=8, lr=1e-2, augment=False)
+    domain = DomainObjective(loss=None, target_items=X, selector=first_epoch_best)
+    result = Trainer(model, "gradual", cfg, domain=domain).fit(X, c)
+    assert result.best_epoch == 0
+    final = model.state_dict()
+    assert any(not torch.equal(states[0][k], states[2][k]) for k in final
+               if k.startswith("backbone.last"))  # the later epochs did train "last"
+    assert all(torch.equal(final[k], states[0][k]) for k in final), \
+        [k for k in final if not torch.equal(final[k], states[0][k])]
+
+
+def test_a_diverging_run_stops_with_one_line(images):
+    X, c = _data(images)
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=1e9, head_lr=1e9, augment=False,
+                      grad_clip=0)
+    with pytest.raises(TransferkitError, match="diverged") as info:
+        Trainer(FineTuneModel(TinyCNN(), 2), "finetune", cfg).fit(X, c)
+    assert "lower the learning rate" in str(info.value) and "\n" not in str(info.value)

@@ -13,6 +13,7 @@ target samples (TrAdaBoost) take them, as the keyword ``yt=``. Anything else rai
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection._search import BaseSearchCV
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
@@ -103,6 +106,13 @@ def as_labels(y: Any, n_samples: int, name: str) -> np.ndarray:
     if arr.dtype.kind == "f":
         check(bool(np.isfinite(arr).all()), f"{name} contains NaN/inf labels",
               "drop the unlabelled rows")
+    if arr.dtype == object:  # e.g. None among the labels, or str mixed with int
+        check(not any(v is None for v in arr), f"{name} contains None labels",
+              "drop the unlabelled rows")
+        kinds = sorted({"str" if isinstance(v, str) else "number"
+                        if isinstance(v, numbers.Number) else type(v).__name__ for v in arr})
+        check(len(kinds) == 1, f"{name} mixes label types ({', '.join(kinds)})",
+              "use one type for all labels (e.g. all str)")
     return arr
 
 
@@ -123,6 +133,12 @@ def check_domains(
         f"source has {Xs.shape[1]} features but target has {Xt.shape[1]}",
         "extract both domains with the same feature extractor so the columns match",
     )
+    check(
+        min(Xs.shape[0], Xt.shape[0]) >= 2,
+        f"source has {Xs.shape[0]} and target {Xt.shape[0]} samples; each domain needs at "
+        "least 2",
+        "give more samples (statistics of one sample are undefined)",
+    )
     n_classes = np.unique(ys).size
     check(
         n_classes >= min_classes,
@@ -131,6 +147,8 @@ def check_domains(
     )
     lo_s, hi_s, lo_t, hi_t = Xs.min(0), Xs.max(0), Xt.min(0), Xt.max(0)
     dead = np.nonzero((lo_s == hi_s) & (lo_t == hi_t) & (hi_s == hi_t))[0]
+    check(dead.size < Xs.shape[1], f"all {Xs.shape[1]} feature columns are constant (one value "
+          "in both domains): there is nothing to learn from", "check the feature extraction")
     if dead.size:
         warnings.warn(
             f"{dead.size} feature column(s) are constant in both domains (first: {dead[0]}); "
@@ -141,17 +159,35 @@ def check_domains(
     return Xs, ys, Xt
 
 
+def _weight_receiver(estimator: Any) -> tuple[Any, str]:
+    """The estimator that fits on the weights, and ``estimator.fit``'s keyword for them:
+    a Pipeline routes them to its last step, a search (GridSearchCV, ...) to its model."""
+    if isinstance(estimator, Pipeline):
+        name, last = estimator.steps[-1]
+        inner, key = _weight_receiver(last)
+        return inner, f"{name}__{key}"
+    if isinstance(estimator, BaseSearchCV):
+        return _weight_receiver(estimator.estimator)[0], "sample_weight"
+    return estimator, "sample_weight"
+
+
 def accepts_sample_weight(estimator: Any) -> bool:
-    """Whether ``estimator.fit`` takes a ``sample_weight`` argument."""
-    return has_fit_parameter(estimator, "sample_weight")
+    """Whether ``estimator.fit`` can take per-sample weights (see :func:`fit_weighted`)."""
+    return has_fit_parameter(_weight_receiver(estimator)[0], "sample_weight")
+
+
+def fit_weighted(estimator: Any, X: np.ndarray, y: np.ndarray, weights: np.ndarray) -> Any:
+    """``estimator.fit(X, y)`` with ``weights (n,)`` as ``sample_weight`` (also through a
+    Pipeline's last step or a GridSearchCV's model)."""
+    return estimator.fit(X, y, **{_weight_receiver(estimator)[1]: weights})
 
 
 def require_sample_weight(estimator: Any, method: str) -> None:
     """One-line error unless ``estimator.fit`` can receive ``method``'s instance weights."""
     check(
         accepts_sample_weight(estimator),
-        f"{type(estimator).__name__}.fit does not accept sample_weight, so {method}'s "
-        "instance weights cannot reach it",
+        f"{type(_weight_receiver(estimator)[0]).__name__}.fit does not accept sample_weight, "
+        f"so {method}'s instance weights cannot reach it",
         "use an estimator whose fit takes sample_weight (LogisticRegression, LinearSVC, SVC, "
         "DecisionTreeClassifier, ...)",
     )
@@ -219,8 +255,8 @@ def odds_to_weights(
 def _estimator_has(attr: str) -> Callable[[Any], bool]:
     def probe(self: BaseAdapter) -> bool:
         est = getattr(self, "estimator_", None)
-        if est is None:
-            est = self._make_estimator()
+        if est is None:  # before fit: what fit will build
+            est = getattr(type(self), "_fitted_estimator_type", None) or self._make_estimator()
         return hasattr(est, attr)
 
     return probe
@@ -348,7 +384,7 @@ class InstanceAdapter(BaseAdapter):
         estimator = self._make_estimator()
         require_sample_weight(estimator, type(self).__name__)  # fail before the weights' cost
         self.weights_ = np.asarray(self._fit_weights(Xs, ys, Xt), dtype=np.float64)
-        self.estimator_ = estimator.fit(Xs, ys, sample_weight=self.weights_)
+        self.estimator_ = fit_weighted(estimator, Xs, ys, self.weights_)
 
     def _fit_weights(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:
         """Non-negative weights ``(ns,)`` of the source samples."""

@@ -156,12 +156,17 @@ class KernelFeatures:
         if self.mode_ == "exact":
             self.X_fit_ = X
         elif self.mode_ == "nystroem":
+            check(int(self.n_components) >= 1,
+                  f"{self.n_components} landmarks for the Nystroem kernel map",
+                  "use n_landmarks >= 1 (default 500)")
             m = min(self.n_components, n)
             self.landmarks_ = X[np.sort(rng.choice(n, size=m, replace=False))]
             K_ll = kernel_matrix(self.landmarks_, self.landmarks_, self.kernel,
                                  getattr(self, "gamma_", None))
             self.normalizer_ = _inverse_sqrt_psd(K_ll)
         elif self.mode_ == "rff":
+            check(int(self.n_components) >= 1,
+                  f"{self.n_components} random Fourier features", "use n_landmarks >= 1")
             check(self.kernel == "rbf", "random Fourier features exist only for the rbf kernel",
                   "use approx='nystroem' for other kernels")
             d = X.shape[1]

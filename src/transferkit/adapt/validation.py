@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import ParameterGrid, train_test_split
+from sklearn.utils.validation import check_is_fitted
 
 from transferkit.adapt.base import (
     BaseAdapter,
@@ -133,15 +134,29 @@ class LabelFreeSearch(BaseEstimator):
         check(self.selector in SELECTORS, f"unknown selector {self.selector!r}",
               f"use one of {', '.join(SELECTORS)}")
         Xs, ys, Xt = check_domains(Xs, ys, Xt)
+        grid = list(ParameterGrid(self.param_grid))
+        known = self.adapter.get_params()
+        unknown = sorted({k for params in grid for k in params if k not in known})
+        check(not unknown, f"{type(self.adapter).__name__} has no parameter(s) "
+              f"{', '.join(unknown)}", f"use some of: {', '.join(sorted(known))}")
         selector = SELECTORS[self.selector]
         if selector.holdout:
             check(0 < self.holdout < 1, f"holdout must be in (0, 1), got {self.holdout}",
                   "use e.g. holdout=0.3")
             p_s, _ = domain_target_probability(Xs, Xt, self.domain_classifier,
                                                random_state=self.random_state)
-            idx_fit, idx_val = train_test_split(
-                np.arange(Xs.shape[0]), test_size=self.holdout, stratify=ys,
-                random_state=self.random_state)
+            counts = np.unique(ys, return_counts=True)[1]
+            check(counts.min() >= 2, f"a source class has only {counts.min()} sample, too few "
+                  f"to hold some out for selector '{self.selector}'",
+                  "give every class at least 2 samples, or use selector 'snd' or 'entropy'")
+            try:
+                idx_fit, idx_val = train_test_split(
+                    np.arange(Xs.shape[0]), test_size=self.holdout, stratify=ys,
+                    random_state=self.random_state)
+            except ValueError as exc:
+                raise TransferkitError(f"cannot hold out {self.holdout:.0%} of the source "
+                                       f"with every class in both parts ({exc})",
+                                       "give more source samples or change holdout") from exc
             # normalised over the whole source so the held-out mean is free to differ from 1:
             # that difference is what DEV's control variate corrects
             weights = odds_to_weights(p_s, Xs.shape[0], Xt.shape[0])
@@ -151,7 +166,7 @@ class LabelFreeSearch(BaseEstimator):
             data = SelectionData(None, None, None, Xt)
             Xs_fit, ys_fit = Xs, ys
         self.results_ = []
-        for params in ParameterGrid(self.param_grid):
+        for params in grid:
             model = clone(self.adapter).set_params(**params).fit(Xs_fit, ys_fit, Xt)
             self.results_.append({"params": params, "score": selector.score(model, data)})
         scores = [r["score"] for r in self.results_]
@@ -163,10 +178,24 @@ class LabelFreeSearch(BaseEstimator):
             self.best_estimator_.fit(Xs, ys, Xt)
         return self
 
+    def _best(self) -> BaseAdapter:
+        check_is_fitted(self, "best_index_")
+        check(self.refit, "LabelFreeSearch(refit=False) keeps no model to predict with",
+              "use refit=True, or read best_params_ and fit that adapter")
+        return self.best_estimator_
+
     def predict(self, X: Any, domain: str = "target") -> np.ndarray:
         """Predictions ``(n,)`` of the refit best adapter."""
-        return self.best_estimator_.predict(X, domain=domain)
+        return self._best().predict(X, domain=domain)
+
+    def predict_proba(self, X: Any, domain: str = "target") -> np.ndarray:
+        """Class probabilities ``(n, n_classes)`` of the refit best adapter."""
+        return self._best().predict_proba(X, domain=domain)
+
+    def transform(self, X: Any, domain: str = "target") -> np.ndarray:
+        """The refit best adapter's representation of ``X``."""
+        return self._best().transform(X, domain=domain)
 
     def score(self, X: Any, y: Any) -> float:
         """Accuracy of the refit best adapter on labelled ``X (n, d), y (n,)``."""
-        return self.best_estimator_.score(X, y)
+        return self._best().score(X, y)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Sequence
@@ -51,6 +52,23 @@ class Dataset:
         if self.y is None:
             raise TransferkitError(f"{self.name} has no labels", "provide a label column")
         return np.unique(self.y)
+
+
+def align_columns(reference: Dataset, other: Dataset) -> Dataset:
+    """``other`` with its feature columns in ``reference``'s order, matched by name (tables
+    only; a no-op when either has no column names). Different column sets -> one line."""
+    ref, names = reference.feature_names, other.feature_names
+    if ref is None or names is None or names == ref:
+        return other
+    missing = [c for c in ref if c not in names]
+    extra = [c for c in names if c not in ref]
+    if missing or extra:
+        raise TransferkitError(
+            f"{other.name}'s feature columns differ from {reference.name}'s (missing: "
+            f"{', '.join(missing[:5]) or 'none'}; extra: {', '.join(extra[:5]) or 'none'})",
+            "give both tables the same feature columns")
+    order = [names.index(c) for c in ref]
+    return dataclasses.replace(other, X=np.asarray(other.X)[:, order], feature_names=list(ref))
 
 
 def take(X: Any, idx: np.ndarray) -> Any:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +21,11 @@ _LOADERS: Registry[Callable[..., Dataset]] = Registry("data format")
 register_loader = _LOADERS.register
 
 
-def load_dataset(path: str | os.PathLike, **options: Any) -> Dataset:
-    """Load ``path``; ``options`` go to the format's loader (e.g. ``label_column``)."""
+def load_dataset(path: str | os.PathLike, labelled: bool = True, **options: Any) -> Dataset:
+    """Load ``path``; ``options`` go to the format's loader (e.g. ``label_column``).
+
+    ``labelled=False`` (unlabelled target data): any labels are dropped unchecked, a table
+    may lack the label column and an image folder may hold images at any depth."""
     path = Path(path)
     if not path.exists():
         raise TransferkitError(f"data not found: {path}", "check the path")
@@ -31,7 +35,9 @@ def load_dataset(path: str | os.PathLike, **options: Any) -> Dataset:
             f"don't know how to read '{path.name}' ({key or 'no suffix'})",
             "use a folder of class sub-folders, .csv/.tsv/.parquet, .npz or .mat",
         )
-    ds = _LOADERS[key](path, **options)
+    ds = _LOADERS[key](path, labelled=labelled, **options)
+    if not labelled:
+        ds = dataclasses.replace(ds, y=None)
     validate_labels(ds)
     return ds
 
@@ -53,8 +59,16 @@ def validate_labels(ds: Dataset) -> None:
 
 
 @register_loader("<dir>")
-def load_image_folder(path: Path, **_: Any) -> Dataset:
-    """``root/<class>/<image>``, or ``root/{train,val,test}/<class>/<image>`` for given splits."""
+def load_image_folder(path: Path, labelled: bool = True, **_: Any) -> Dataset:
+    """``root/<class>/<image>``, or ``root/{train,val,test}/<class>/<image>`` for given splits;
+    unlabelled (``labelled=False``): every image below ``root``, at any depth."""
+    if not labelled:
+        files = sorted(str(f) for f in path.rglob("*")
+                       if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise TransferkitError(f"no images found under {path}",
+                                   "point at a folder of images (sub-folders are read too)")
+        return Dataset(X=files, y=None, modality="image", name=path.name)
     subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     given = [d for d in subdirs if d.name in SPLIT_NAMES]
     parts = [(d.name, d) for d in given] if given else [(None, path)]
@@ -88,6 +102,7 @@ def load_table(
     image_column: str | None = None,
     feature_columns: list[str] | None = None,
     split_column: str | None = "split",
+    labelled: bool = True,
     **_: Any,
 ) -> Dataset:
     """A table with a label column and either a text column, an image-path column (paths
@@ -105,6 +120,8 @@ def load_table(
         ) from exc
     except Exception as exc:
         raise TransferkitError(f"cannot parse {path}: {exc}", "check the file format") from exc
+    if not labelled and label_column not in df.columns:
+        label_column = None
     if label_column is not None and label_column not in df.columns:
         raise TransferkitError(
             f"{path.name} has no label column '{label_column}' (columns: "

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,8 @@ class FineTuneClassifier(_HeadClassifier):
         self.classes_, codes, c_val_given = encode_labels(X, y, y_val)
         strategy = make_strategy(self.strategy, **(self.strategy_params or {}))
         backbone = load_backbone(self.backbone)  # a private copy: its weights will change
+        if backbone is self.backbone:  # an instance was given: train a copy, not the user's
+            backbone = copy.deepcopy(backbone)
         if self.init not in ("pretrained", "random"):
             raise TransferkitError(f"init='{self.init}' is not an initialisation",
                                    "use 'pretrained' or 'random'")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from .._io import atomic_dir, load_tensors, read_json, save_tensors, write_json
 from ..errors import TransferkitError
@@ -243,7 +244,8 @@ class Trainer:
             self._target_loader.sampler.set_epoch(self._target_passes)
             self._target_iter = iter(self._target_loader)
             batch = next(self._target_iter)
-        return self._augmented(batch[0])
+        device = self.accelerator.device  # the source batches are moved by Accelerate
+        return self._augmented({k: v.to(device) for k, v in batch[0].items()})
 
     def _domain_forward(self, inputs: dict[str, torch.Tensor]
                         ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -277,6 +279,12 @@ class Trainer:
             for extra in (self.strategy.regularizer(self.prepared), domain_term):
                 if extra is not None:
                     total = total + extra
+        if not torch.isfinite(total.detach()):
+            raise TransferkitError(
+                f"training diverged: the loss became {float(total.detach()):g} at step "
+                f"{self._steps_done + 1}",
+                "lower the learning rate (--lr)" + (" or the trade-off (--trade-off)"
+                                                    if self._domain_loss is not None else ""))
         acc.backward(total)
         self._steps_done += 1
         if self.config.grad_clip:
@@ -301,6 +309,8 @@ class Trainer:
         cfg = self.config
         loader = self._loader(train_items, np.asarray(train_codes), train=True)
         self.sampler = loader.sampler
+        if self._domain_loss is not None:  # its discriminator/critic lives with the model
+            self._domain_loss.to(self.accelerator.device)
         self.optimizer = self._optimizer()
         self.prepared, self.optimizer, self.loader = self.accelerator.prepare(
             self.module, self.optimizer, loader)
@@ -353,8 +363,12 @@ class Trainer:
         self._steps_done = start * self.steps_per_epoch
         for epoch in range(start, cfg.epochs):
             self.strategy.on_epoch_start(self.prepared, epoch)
-            self._ever_trainable |= {n for n, p in self.module.named_parameters()
-                                     if p.requires_grad}
+            opened = {n: p for n, p in self.module.named_parameters()
+                      if p.requires_grad and n not in self._ever_trainable}
+            if best_state is not None:  # frozen until now, so as they were at the best epoch
+                best_state.update({n: p.detach().clone() for n, p in opened.items()
+                                   if n not in best_state})
+            self._ever_trainable |= set(opened)
             set_train_modes(self.prepared, cfg.bn)
             if self._domain_loss is not None:
                 self._domain_loss.train()
@@ -362,18 +376,26 @@ class Trainer:
             if hasattr(self.loader, "set_epoch"):  # Accelerate re-sets the sampler's epoch
                 self.loader.set_epoch(epoch)  # from its own counter: keep them equal
             losses = []
-            for step, (inputs, labels) in enumerate(self.loader):
-                if step >= self.steps_per_epoch:
-                    break
-                losses.append(self.train_step(inputs, labels))
-                if on_step is not None:
-                    on_step(epoch, step)
+            with tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                      unit="step", leave=False,
+                      disable=not (cfg.verbose and acc.is_main_process)) as bar:
+                for step, (inputs, labels) in enumerate(self.loader):
+                    if step >= self.steps_per_epoch:
+                        break
+                    losses.append(self.train_step(inputs, labels))
+                    bar.update()
+                    if on_step is not None:
+                        on_step(epoch, step)
             train_loss = acc.reduce(torch.tensor(float(np.mean(losses))), reduction="mean")
             record = {"epoch": epoch, "train_loss": float(train_loss),
                       "lr": float(self.scheduler.get_last_lr()[0])}
             if self.domain is not None and self.domain.selector is not None:
                 record |= self.domain.selector(self.module)
                 key = (record["selection_score"],)
+                if not math.isfinite(key[0]):
+                    raise TransferkitError(
+                        f"the epoch selector's score is {key[0]} at epoch {epoch + 1}",
+                        "use another --selector (dev, the default, or last)")
             elif val_items is not None and len(val_items):
                 record |= self.evaluate(val_items, val_codes)
                 key = (record["val_accuracy"], -record["val_loss"])
@@ -510,23 +532,30 @@ def predict_outputs(model: torch.nn.Module, items: Sequence[Any], batch_size: in
     """Backbone features ``(N, D)`` (float32; None unless ``features``) and class
     probabilities ``(N, n_classes)``."""
     inner = unwrap(model)
+    device = next(inner.parameters()).device
     was_training = model.training
     model.eval()
     feats, probs = [], []
     try:
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
                                                     enabled=precision == "bf16"):
             for start in range(0, len(items), batch_size):
                 inputs = inner.backbone.prepare([items[i] for i in
                                                  range(start, min(start + batch_size,
                                                                   len(items)))])
-                f, logits = model(return_features=True, **inputs)
+                f, logits = model(return_features=True,
+                                  **{k: v.to(device) for k, v in inputs.items()})
                 if features:
-                    feats.append(f.float().numpy())
-                probs.append(torch.softmax(logits.float(), dim=1).double().numpy())
+                    feats.append(f.float().cpu().numpy())
+                probs.append(torch.softmax(logits.float(), dim=1).double().cpu().numpy())
     finally:
         model.train(was_training)
     if not probs:
         return (np.zeros((0, inner.backbone.feature_dim), np.float32) if features else None,
                 np.zeros((0, inner.head.out_features)))
-    return (np.concatenate(feats) if features else None), np.concatenate(probs)
+    proba = np.concatenate(probs)
+    if not np.isfinite(proba).all():
+        raise TransferkitError("the model outputs NaN: its weights diverged in training",
+                               "lower the learning rate (--lr; in domain adaptation also "
+                               "--trade-off)")
+    return (np.concatenate(feats) if features else None), proba

@@ -18,7 +18,7 @@ from ...finetune.loop import DomainObjective
 from ...finetune.model import FineTuneModel
 from ...run import _codes
 from ..validation import DEFAULT_SELECTOR
-from .base import make_domain_loss
+from .base import DOMAIN_LOSSES, make_domain_loss
 from .select import epoch_selector, oracle_monitor
 
 SOURCE_ONLY = "source-only"
@@ -77,6 +77,13 @@ class DeepDomainAdaptation(FineTuneClassifier):
         ``X_val``/``y_val``: held-out source (default: ``validation_fraction`` of ``X``);
         ``oracle``: labelled target test data, only for the ``oracle_test_accuracy``
         column."""
+        if self.method != SOURCE_ONLY and self.method not in DOMAIN_LOSSES:
+            raise TransferkitError(f"unknown deep domain-adaptation method '{self.method}'",
+                                   f"use one of: {', '.join(sorted(DOMAIN_LOSSES))}, "
+                                   f"{SOURCE_ONLY}")
+        if not (np.isfinite(self.trade_off) and self.trade_off >= 0):
+            raise TransferkitError(f"trade_off must be a finite number >= 0, got "
+                                   f"{self.trade_off}", "pass e.g. trade_off=1.0 (--trade-off 1)")
         if X_target is None or not len(X_target):
             raise TransferkitError("deep domain adaptation needs unlabelled target samples",
                                    "pass X_target (CLI: --target)")

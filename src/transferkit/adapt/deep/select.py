@@ -27,6 +27,7 @@ from ..validation import DEFAULT_SELECTOR, dev_risk, entropy_score, iwv_risk, sn
 HOLDOUT = {"dev": dev_risk, "iwv": iwv_risk}
 TARGET_ONLY = {"snd": snd_score, "entropy": entropy_score}
 DEEP_SELECTORS = (*HOLDOUT, *TARGET_ONLY, "source-accuracy", "last")
+MIN_TARGET = 10  # fewer target samples make the target-scoring selectors meaningless
 __all__ = ["DEEP_SELECTORS", "DEFAULT_SELECTOR", "epoch_selector", "oracle_monitor"]
 
 
@@ -52,11 +53,17 @@ def epoch_selector(name: str, X_val: Any, codes_val: np.ndarray | None, X_target
     epochs_scored = 0
     if needs_source and not has_source:
         raise TransferkitError(f"selector '{name}' needs held-out labelled source samples",
-                               "keep validation_fraction > 0 or pick selector 'snd'")
+                               "give more labelled source samples (validation_fraction > 0) "
+                               "or pick selector 'entropy', 'snd' or 'last'")
     scores_target = name in HOLDOUT or name in TARGET_ONLY
     if scores_target:
-        rng = np.random.default_rng(seed)
         n_t = len(X_target)
+        if n_t < MIN_TARGET:
+            raise TransferkitError(
+                f"selector '{name}' scores the unlabelled target, which holds only {n_t} "
+                f"samples (at least {MIN_TARGET} needed)",
+                "give more target samples, or pick selector 'source-accuracy' or 'last'")
+        rng = np.random.default_rng(seed)
         X_t = take(X_target, np.sort(rng.choice(n_t, min(n_t, max_target), replace=False)))
 
     def score(module: nn.Module) -> dict[str, float]:

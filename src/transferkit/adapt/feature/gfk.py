@@ -54,6 +54,9 @@ def gfk_embedding(Xs: np.ndarray, Xt: np.ndarray, n_components: int) -> np.ndarr
     subspaces of ``Xs (ns, D)`` and ``Xt (nt, D)``; samples map to ``X @ E``."""
     k = int(n_components)
     limit = min(Xs.shape[0] - 1, Xt.shape[0] - 1, Xs.shape[1] // 2)
+    check(limit >= 1, f"GFK needs at least 2 features and 2 samples per domain, got "
+          f"{Xs.shape[1]} features and {Xs.shape[0]}/{Xt.shape[0]} samples",
+          "use another method on such small data")
     check(1 <= k <= limit,
           f"GFK n_components={k} but at most {limit} are possible (samples per domain - 1 and "
           "half the features)", f"use n_components <= {limit}")

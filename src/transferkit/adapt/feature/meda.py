@@ -51,8 +51,8 @@ def proxy_a_distance(Xa: np.ndarray, Xb: np.ndarray, max_samples: int = 2000) ->
     d = np.r_[np.zeros(len(Xa)), np.ones(len(Xb))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        err = float(np.mean(LinearSVC(C=1.0, loss="hinge", max_iter=2000).fit(X, d).predict(X)
-                            != d))
+        svm = LinearSVC(C=1.0, loss="hinge", max_iter=2000, random_state=0).fit(X, d)
+        err = float(np.mean(svm.predict(X) != d))
     return 2.0 * (1.0 - 2.0 * err)
 
 
@@ -108,6 +108,8 @@ class MEDA(BaseAdapter):
     ``mu_history_`` and ``decision_function(X) (n, n_classes)``.
     """
 
+    _fitted_estimator_type = _KernelScores  # its scores are not probabilities
+
     def __init__(self, n_components: int = 20, mmd_weight: float = 10.0,
                  manifold_weight: float = 1.0, ridge: float = 0.1, n_neighbors: int = 10,
                  n_iter: int = 10, mu: float | str = "auto", kernel: str = "rbf",
@@ -135,8 +137,10 @@ class MEDA(BaseAdapter):
         check(self.ridge > 0, f"ridge must be > 0, got {self.ridge}", "use ridge=0.1")
         check(self.mmd_weight >= 0 and self.manifold_weight >= 0,
               "mmd_weight and manifold_weight must be >= 0", "use the defaults 10 and 1")
-        check(int(self.n_iter) >= 1, f"n_iter must be >= 1, got {self.n_iter}", "use n_iter=10")
-        check(self.mu == "auto" or (isinstance(self.mu, int | float) and 0 <= self.mu <= 1),
+        check(int(self.n_iter) >= 1, f"n_iter must be >= 1, got {self.n_iter}",
+              "use n_iter=10")
+        check(self.mu == "auto"
+              or (isinstance(self.mu, int | float | np.number) and 0 <= self.mu <= 1),
               f"mu must be 'auto' or in [0, 1], got {self.mu!r}", "use mu='auto'")
 
     def _fit(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: Any) -> None:
@@ -177,5 +181,5 @@ class MEDA(BaseAdapter):
 
     def decision_function(self, X: Any, domain: str = "target") -> np.ndarray:
         """Class scores ``(n, n_classes)``."""
-        return self.estimator_.decision_function(self._predict_input(self._check_X(X, domain),
-                                                                     domain))
+        Z = self._predict_input(self._check_X(X, domain), domain)  # checks it is fitted
+        return self.estimator_.decision_function(Z)

@@ -33,10 +33,10 @@ class SA(FeatureAdapter):
 
     def _fit_map(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:
         k = int(self.n_components)
-        limit = min(Xs.shape[0], Xt.shape[0], Xs.shape[1])
+        limit = min(Xs.shape[0] - 1, Xt.shape[0] - 1, Xs.shape[1])  # centred: n - 1 axes
         check(1 <= k <= limit,
-              f"SA n_components={k} but at most {limit} are possible (min of source samples, "
-              "target samples and features)", f"use n_components <= {limit}")
+              f"SA n_components={k} but at most {limit} are possible (samples per domain - 1 "
+              "and features)", f"use n_components <= {limit}")
         self.source_mean_, Ps = principal_axes(Xs, k)
         self.target_mean_, Pt = principal_axes(Xt, k)
         self.source_basis_ = Ps @ (Ps.T @ Pt)

@@ -27,13 +27,16 @@ from transferkit.adapt.kernels import (
 )
 from transferkit.errors import check
 
+NORMALIZE_FIX = "drop all-zero samples or pass normalize=False"
 
-def l2_normalise_rows(X: np.ndarray, name: str = "X") -> np.ndarray:
+
+def l2_normalise_rows(X: np.ndarray, name: str = "X",
+                      fix: str = "drop all-zero samples") -> np.ndarray:
     """Rows of ``X (n, d)`` scaled to unit Euclidean norm; all-zero rows are an error."""
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     zero = np.nonzero(norms[:, 0] == 0)[0]
     check(zero.size == 0, f"row {zero[0] if zero.size else 0} of {name} is all zeros and cannot "
-          "be L2-normalised", "drop all-zero samples or pass normalize=False")
+          "be L2-normalised", fix)
     return X / norms
 
 
@@ -104,12 +107,14 @@ class TCA(FeatureAdapter):
 
     # -- shared with JDA ------------------------------------------------------------------
     def _prepare(self, X: np.ndarray, name: str) -> np.ndarray:
-        return l2_normalise_rows(X, name) if self.normalize else X
+        return l2_normalise_rows(X, name, NORMALIZE_FIX) if self.normalize else X
 
     def _fit_features(self, Xs: np.ndarray, Xt: np.ndarray) -> np.ndarray:
         """Feature matrix ``F (ns + nt, p)`` of the pooled training samples."""
         check_kernel(self.kernel, self.approx)
         check(self.reg > 0, f"reg must be > 0, got {self.reg}", "use e.g. reg=1.0")
+        check(int(self.n_landmarks) >= 1, f"n_landmarks must be >= 1, got {self.n_landmarks}",
+              "use e.g. n_landmarks=500")
         Xs = self._prepare(Xs, "Xs")
         Xt = self._prepare(Xt, "Xt")
         n = Xs.shape[0] + Xt.shape[0]
@@ -152,7 +157,7 @@ class TCA(FeatureAdapter):
         return W / np.linalg.norm(W, axis=0)
 
     def _embed(self, Z: np.ndarray) -> np.ndarray:
-        return l2_normalise_rows(Z, "the embedding") if self.normalize else Z
+        return l2_normalise_rows(Z, "the embedding", NORMALIZE_FIX) if self.normalize else Z
 
     # -- FeatureAdapter hooks ---------------------------------------------------------------
     def _fit_map(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from sklearn.model_selection import KFold
 
 from transferkit.adapt.base import InstanceAdapter, register
 from transferkit.adapt.kernels import kernel_matrix, median_gamma, pooled_subsample
-from transferkit.errors import check
+from transferkit.errors import TransferkitError, check
 
 
 def fit_kliep_alpha(K_t: np.ndarray, k_s: np.ndarray, max_iter: int = 2000,
@@ -72,6 +72,10 @@ class KLIEP(InstanceAdapter):
     def _alpha(self, Xs: np.ndarray, Xt: np.ndarray, centres: np.ndarray,
                gamma: float) -> np.ndarray:
         k_s = kernel_matrix(Xs, centres, "rbf", gamma).mean(0)
+        check(bool(np.isfinite(k_s).all()) and float(k_s @ k_s) > 1e-200,
+              f"at gamma={gamma:.3g} the kernel between every source sample and every target "
+              "centre is 0 (the bandwidth is too narrow for how far apart the domains are)",
+              "use a smaller gamma, or gamma='lcv'")
         return fit_kliep_alpha(kernel_matrix(Xt, centres, "rbf", gamma), k_s, self.max_iter)
 
     def _centres(self, Xt: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -84,12 +88,23 @@ class KLIEP(InstanceAdapter):
         scores = []
         for train, held in folds.split(Xt):
             centres = self._centres(Xt[train], rng)
-            alpha = self._alpha(Xs, Xt[train], centres, gamma)
+            try:
+                alpha = self._alpha(Xs, Xt[train], centres, gamma)
+            except TransferkitError:  # this bandwidth cannot weight the source at all
+                return -np.inf
             w = kernel_matrix(Xt[held], centres, "rbf", gamma) @ alpha
             scores.append(np.mean(np.log(np.maximum(w, 1e-300))))
         return float(np.mean(scores))
 
     def _fit_weights(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:
+        check(isinstance(self.n_centers, int | np.integer) and self.n_centers >= 1,
+              f"n_centers must be a positive integer, got {self.n_centers!r}",
+              "use e.g. n_centers=100")
+        check(isinstance(self.cv, int | np.integer) and self.cv >= 2,
+              f"cv must be an integer >= 2, got {self.cv!r}", "use e.g. cv=5")
+        check(isinstance(self.max_iter, int | np.integer) and self.max_iter >= 1,
+              f"max_iter must be a positive integer, got {self.max_iter!r}",
+              "use e.g. max_iter=2000")
         if isinstance(self.gamma, str):
             check(self.gamma == "lcv", f"gamma must be a float or 'lcv', got {self.gamma!r}",
                   "use gamma='lcv' (default) or a positive number")

@@ -6,7 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from transferkit.adapt.base import InstanceAdapter, register, require_sample_weight
+from transferkit.adapt.base import (
+    InstanceAdapter,
+    fit_weighted,
+    register,
+    require_sample_weight,
+)
 from transferkit.errors import check
 
 
@@ -59,7 +64,7 @@ class TrAdaBoost(InstanceAdapter):
         learners, betas = [], []
         for _ in range(N):
             p = w / w.sum()
-            learner = self._make_estimator().fit(X, y, sample_weight=p * X.shape[0])
+            learner = fit_weighted(self._make_estimator(), X, y, p * X.shape[0])
             miss = learner.predict(X) != y
             err = float(np.clip(p[ns:][miss[ns:]].sum() / p[ns:].sum(), 1e-10, 0.499))
             beta_t = err / (1.0 - err)
