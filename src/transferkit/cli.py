@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.dataset import align_columns
+from .data.dataset import align_columns, take
 from .errors import TransferkitError
 
 
@@ -305,6 +305,13 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     backbone = _default_backbone(args, source, args.source, image="lenet")
     methods = [args.method] + ([] if args.no_baseline or args.method == SOURCE_ONLY
                                else [SOURCE_ONLY])
+    held_out = "20% held out for selection"
+    source_parts: dict = {"X": source.X, "y": source.y}
+    if source.split is not None and (source.split == "val").any():  # the user's own split
+        train, val = np.flatnonzero(source.split != "val"), np.flatnonzero(source.split == "val")
+        source_parts = {"X": take(source.X, train), "y": source.y[train],
+                        "X_val": take(source.X, val), "y_val": source.y[val]}
+        held_out = f"its {len(val)} 'val' samples held out for selection"
     rows, fitted = [], {}
     for method in methods:
         clf = DeepDomainAdaptation(
@@ -314,7 +321,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
             verbose=not args.quiet, random_state=args.seed)
         oracle = (test.X, test.y) if args.oracle else None
-        clf.fit(source.X, source.y, X_target=target.X, oracle=oracle)
+        clf.fit(**source_parts, X_target=target.X, oracle=oracle)
         fitted[method] = clf
         if test is not None:
             m = classification_metrics(_codes(clf.classes_, np.asarray(test.y)),
@@ -322,7 +329,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             if args.oracle:
                 m["oracle_accuracy"] = clf.oracle_accuracy_
             rows.append((f"{method} (epoch {clf.best_epoch_ + 1} by {args.selector})", m))
-    print(f"source: {args.source} ({len(source)} labelled, 20% held out for selection); "
+    print(f"source: {args.source} ({len(source)} labelled, {held_out}); "
           f"target: {args.target} ({len(target)} samples, labels unused); backbone "
           f"{backbone}, strategy {strategy}, {args.epochs} epochs, seed {args.seed}")
     for clf in fitted.values():

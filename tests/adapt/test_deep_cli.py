@@ -93,3 +93,20 @@ def test_a_diverging_run_is_one_line_and_saves_nothing(domains, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "diverged" in err and len(err.strip().splitlines()) == 1, err
     assert not (domains / "run").exists()
+
+
+def test_a_source_folder_with_a_val_split_selects_on_it(domains, capsys):
+    from PIL import Image
+
+    source = np.load(domains / "source.npz")
+    root = domains / "src"
+    for i, (image, label) in enumerate(zip(source["X"], source["y"], strict=True)):
+        folder = root / ("val" if i % 4 == 0 else "train") / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i}.png")
+    n_val = len(list((root / "val").rglob("*.png")))
+    code = main(["--quiet", "adapt", "--source", str(root), "--target",
+                 str(domains / "target.npz"), "--method", "deep-coral", "--epochs", "1",
+                 "--no-baseline"])
+    out = capsys.readouterr().out
+    assert code == 0 and f"its {n_val} 'val' samples held out for selection" in out
