@@ -54,6 +54,10 @@ def test_second_fit_extracts_nothing(image_folder, tmp_path, isolated_cache, cap
         (["fit", "{images}", "--out", "{out}", "--backbone", "minilm"], "takes text inputs"),
         (["fit", "{images}", "--out", "{out}", "--head", "svm"], "unknown head 'svm'"),
         (["predict", "{out}", "{images}"], "not a complete transferkit run dir"),
+        (["fit", "{images}", "--out", "{out}", "--seeds", "a"], "is not a list of integers"),
+        (["fit", "{images}", "--out", "{out}", "--test-size", "1.5"], "--test-size must be"),
+        (["fit", "{images}", "--out", "{out}", "--threshold-metric", "auc"],
+         "unknown threshold_metric 'auc'"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args, message, image_folder, tmp_path, capsys,
@@ -119,3 +123,16 @@ def test_text_table_fit_then_predict_lines_and_table(sentiment_texts, tmp_path, 
     capsys.readouterr()
     run_cli("predict", out, tmp_path / "new.csv", "--text-column", "review")
     assert capsys.readouterr().out.splitlines()[1].startswith("0,pos,")
+
+
+def test_a_foreign_ckpt_folder_beside_out_is_never_deleted(image_folder, tmp_path, capsys,
+                                                          isolated_cache):
+    foreign = tmp_path / "m.ckpt"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("precious")
+    run_cli("fit", image_folder, "--out", tmp_path / "m", "--no-baseline")  # linear probe
+    assert (foreign / "notes.txt").read_text() == "precious"
+    run_cli("fit", image_folder, "--out", tmp_path / "m", "--no-baseline", "--strategy",
+            "finetune", "--backbone", "lenet", "--epochs", "1", expect=2)
+    assert "does not hold transferkit checkpoints" in capsys.readouterr().err
+    assert (foreign / "notes.txt").read_text() == "precious"

@@ -74,3 +74,53 @@ def test_save_and_load_predict_identically(sentiment_texts, isolated_cache, tmp_
     assert np.allclose(again.predict_proba(texts), clf.predict_proba(texts), atol=1e-6)
     assert again.threshold_ == clf.threshold_
     assert list(again.classes_) == list(clf.classes_)
+
+
+def test_refit_after_set_params_uses_the_new_backbone_and_validation_args_pair_up(
+        sentiment_texts, isolated_cache, tmp_path):
+    from tiny_models import make_tiny_bert
+
+    texts, y = sentiment_texts
+    clf = TransferClassifier(backbone="minilm").fit(texts, y)
+    assert clf.head_.predict_proba(np.zeros((1, 384))).shape == (1, 2)
+    tiny = f"hf:{make_tiny_bert(tmp_path / 'bert')}"
+    clf.set_params(backbone=tiny).fit(texts, y)
+    assert clf.backbone_.describe()["name"] == f"hf:{(tmp_path / 'bert').resolve()}"
+    assert clf.backbone_.feature_dim == 16  # not the 384 of the first fit's minilm
+    assert clf.predict_proba(texts).shape == (len(texts), 2)
+    with pytest.raises(TransferkitError, match="X_val and y_val go together"):
+        TransferClassifier(backbone="minilm").fit(texts, y, X_val=texts)
+    with pytest.raises(TransferkitError, match="unknown threshold_metric"):
+        FromScratchClassifier(threshold_metric="auc").fit(texts, y)
+
+
+def test_from_scratch_takes_other_input_forms_at_predict_and_pandas(tmp_path):
+    import os
+
+    import pandas as pd
+    import scipy.sparse as sp
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 255, (40, 16, 16), dtype=np.uint8)
+    y = np.array(["a", "b"] * 20)
+    clf = FromScratchClassifier().fit(X, y)
+    paths = []
+    for i, image in enumerate(X[:5]):
+        paths.append(os.path.join(tmp_path, f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+    np.testing.assert_allclose(clf.predict_proba(paths), clf.predict_proba(X[:5]), atol=1e-6)
+    assert clf.predict_proba(rng.integers(0, 255, (3, 20, 20), dtype=np.uint8)).shape == (3, 2)
+    T = rng.normal(size=(40, 4))
+    tab = FromScratchClassifier().fit(pd.DataFrame(T), y)
+    np.testing.assert_allclose(tab.predict_proba(pd.DataFrame(T)), tab.predict_proba(T))
+    with pytest.raises(TransferkitError, match="3 columns but the model was fitted on 4"):
+        tab.predict(T[:, :3])
+    bad = T.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(TransferkitError, match="NaN"):
+        FromScratchClassifier().fit(bad, y)
+    sparse = FromScratchClassifier().fit(sp.csr_matrix(T), y)
+    assert sparse.predict(sp.csr_matrix(T)).shape == (40,)
+    texts = pd.Series(["good film", "bad film"] * 20)
+    assert list(FromScratchClassifier().fit(texts, y).predict(texts[:2])) == ["a", "b"]

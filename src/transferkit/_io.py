@@ -48,6 +48,10 @@ def check_out_dir(path: str | os.PathLike | None, marker: str) -> None:
     if path is None:
         return
     path = Path(path)
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise TransferkitError(f"{blocking} is a file, so {path} cannot be created under it",
+                               "choose another --out folder")
     if path.exists() and not (path / marker).is_file() and not (
             path.is_dir() and not any(path.iterdir())):
         raise TransferkitError(f"{path} exists and is not a transferkit run dir",
@@ -68,6 +72,9 @@ def atomic_dir(path: str | os.PathLike, only_replace_if: str | None = None) -> I
         if path.is_dir() and not any(path.iterdir()):
             path.rmdir()
     stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(stage, 0o777 & ~umask)  # mkdtemp's 0700 would make the run private
     try:
         yield stage
         old = None
@@ -91,7 +98,11 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TransferkitError(f"{path} is not valid JSON ({exc})",
+                               "it is damaged: re-create it (e.g. fit the run again)") from exc
 
 
 def _json_default(obj: Any) -> Any:

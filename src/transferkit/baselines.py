@@ -13,6 +13,8 @@ import numpy as np
 from PIL import Image
 
 from .data.images import load_rgb
+from .data.loaders import check_finite
+from .errors import TransferkitError
 from .registry import Registry
 
 RAW_FEATURIZERS: Registry[type] = Registry("modality for a from-scratch baseline")
@@ -36,6 +38,7 @@ class PixelFeaturizer(RawFeaturizer):
     def fit(self, X: Any) -> PixelFeaturizer:
         if isinstance(X, np.ndarray) and X.ndim in (3, 4) and X.shape[1] * X.shape[2] <= 64 * 64:
             self.size_ = None  # uniform small images: native resolution
+            self.shape_ = X.shape[1:]
             self.description = f"raw pixels ({X.shape[1]}x{X.shape[2]})"
         else:
             self.size_ = 32
@@ -44,6 +47,8 @@ class PixelFeaturizer(RawFeaturizer):
 
     def transform(self, X: Any) -> np.ndarray:
         if self.size_ is None:
+            if not (isinstance(X, np.ndarray) and X.shape[1:] == self.shape_):
+                X = np.stack([self._as_fitted(item) for item in X])  # paths, other sizes
             arr = np.asarray(X, dtype=np.float32) / 255.0
             return arr.reshape(len(arr), -1)
         out = np.empty((len(X), self.size_ * self.size_ * 3), dtype=np.float32)
@@ -51,6 +56,14 @@ class PixelFeaturizer(RawFeaturizer):
             img = load_rgb(item).resize((self.size_, self.size_), Image.Resampling.BILINEAR)
             out[i] = np.asarray(img, dtype=np.float32).ravel() / 255.0
         return out
+
+
+    def _as_fitted(self, item: Any) -> np.ndarray:
+        """One image (path, PIL, array) as a uint8 array of the fitted shape."""
+        h, w = self.shape_[:2]
+        mode = "L" if len(self.shape_) == 2 else {1: "L", 3: "RGB", 4: "RGBA"}[self.shape_[2]]
+        arr = np.asarray(load_rgb(item).resize((w, h), Image.Resampling.BILINEAR).convert(mode))
+        return arr.reshape(self.shape_)
 
 
 @register_raw("text")
@@ -72,5 +85,19 @@ class TfidfFeaturizer(RawFeaturizer):
 class ColumnFeaturizer(RawFeaturizer):
     description = "standardised numeric columns"
 
-    def transform(self, X: Any) -> np.ndarray:
-        return np.asarray(X, dtype=np.float64)
+    def fit(self, X: Any) -> ColumnFeaturizer:
+        self.n_features_ = X.shape[1]
+        return self
+
+    def transform(self, X: Any) -> Any:
+        if X.shape[1] != self.n_features_:
+            raise TransferkitError(f"the inputs have {X.shape[1]} columns but the model was "
+                                   f"fitted on {self.n_features_}",
+                                   "pass the same feature columns as in fit")
+        if hasattr(X, "tocsr"):  # sparse stays sparse
+            X = X.tocsr().astype(np.float64)
+            if not np.isfinite(X.data).all():
+                raise TransferkitError("the inputs have NaN or infinite values",
+                                       "impute or drop those rows before fitting")
+            return X
+        return check_finite(np.asarray(X, dtype=np.float64), "X")

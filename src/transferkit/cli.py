@@ -206,22 +206,39 @@ def cmd_fit(args: argparse.Namespace) -> int:
     import shutil
 
     from ._io import check_out_dir, write_json
+    from .estimator import check_fit_args
     from .run import CONFIG, compare
 
     strategy, strategy_params = _strategy(args)
     check_out_dir(args.out, CONFIG)  # before the work, so none is lost
+    out = Path(args.out)
+    ckpt = out.with_name(out.name + ".ckpt")
+    if strategy != "linear-probe" and ckpt.exists() and not _is_checkpoint_dir(ckpt):
+        raise TransferkitError(f"{ckpt} exists and does not hold transferkit checkpoints",
+                               "move it away or choose another --out (nothing was touched)")
+    try:
+        seeds = tuple(int(s) for s in str(args.seeds).split(",") if s.strip())
+    except ValueError as exc:
+        raise TransferkitError(f"--seeds {args.seeds!r} is not a list of integers",
+                               "write e.g. --seeds 0,1,2") from exc
+    if not seeds:
+        raise TransferkitError("--seeds names no seed", "write e.g. --seeds 0,1,2")
+    if not (0 < args.test_size < 1 or (args.test and args.test_size == 0)):
+        raise TransferkitError(f"--test-size must be in (0, 1), got {args.test_size}",
+                               "use e.g. --test-size 0.2 (or give --test)")
+    if not 0 <= args.val_size < 1 or args.test_size + args.val_size >= 1:
+        raise TransferkitError(f"--val-size must be in [0, 1) with --test-size + --val-size "
+                               f"< 1, got {args.val_size}", "use e.g. --val-size 0.2")
+    check_fit_args(None, None, args.threshold_metric or None)
     data = _load(args.data, args)
     test = align_columns(data, _load(args.test, args)) if args.test else None
     backbone = _default_backbone(args, data)
-    out = Path(args.out)
-    ckpt = out.with_name(out.name + ".ckpt")
     tuning = {}
     if strategy != "linear-probe":  # end-to-end: transferkit.finetune, checkpoints beside out
         tuning = {"strategy": strategy, "strategy_params": strategy_params,
                   "epochs": args.epochs, "lr": args.lr,
                   "finetune_params": {"checkpoint_dir": str(ckpt), "resume": args.resume,
                                       "verbose": not args.quiet}}
-    seeds = tuple(int(s) for s in str(args.seeds).split(",") if s.strip())
     comparison = compare(
         data,
         backbone=backbone,
@@ -244,9 +261,20 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(comparison.table())
     comparison.model.save(out, metrics=comparison.to_json())
     write_json(out / "metrics.json", comparison.to_json())
-    shutil.rmtree(ckpt, ignore_errors=True)  # the run is saved: checkpoints are done with
+    if tuning and _is_checkpoint_dir(ckpt):  # the run is saved: its checkpoints are done
+        shutil.rmtree(ckpt, ignore_errors=True)
     print(f"saved run to {out}")
     return 0
+
+
+def _is_checkpoint_dir(path: Path) -> bool:
+    """Whether ``path`` holds only per-seed training checkpoints (``seed<N>/state.json``,
+    plus the staging folders of an interrupted write)."""
+    if not path.is_dir():
+        return False
+    children = [c for c in path.iterdir() if not c.name.startswith(".")]
+    return all(c.is_dir() and c.name.startswith("seed") and c.name[4:].isdigit()
+               for c in children)
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
@@ -257,6 +285,10 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     strategy, params = _strategy(args)
     from .finetune.strategies import make_strategy
 
+    if args.steps < 2 or not 0 < args.start < args.end:
+        raise TransferkitError(f"lr-find needs --steps >= 2 and 0 < --start < --end, got "
+                               f"{args.steps}, {args.start}, {args.end}",
+                               "use the defaults (--steps 60 --start 1e-7 --end 1)")
     data = _load(args.data, args)
     backbone = load_backbone(_default_backbone(args, data))
     check_modality(backbone, data.modality)
@@ -470,7 +502,13 @@ def _read_inputs(path: str, args: argparse.Namespace, modality: str):
             f"{p.name} is not an image or a table, but the model takes {modality} inputs",
             "pass image files or a folder of images",
         )
-    lines = [line.rstrip("\n") for line in p.read_text(encoding="utf-8").splitlines()]
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise TransferkitError(f"{p.name} is not a UTF-8 text file, but the model takes text "
+                               "inputs", "pass a text file with one input per line, or a "
+                               "table with a text column") from exc
+    lines = [line.rstrip("\n") for line in text.splitlines()]
     lines = [line for line in lines if line.strip()]
     return lines, lines
 
@@ -479,6 +517,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ._io import atomic_path
     from .run import load_run
 
+    if args.output and Path(args.output).is_dir():
+        raise TransferkitError(f"--output {args.output} is a folder", "name a CSV file")
     clf = load_run(args.run_dir)
     X, ids = _read_inputs(args.inputs, args, clf.backbone_.modality)
     proba = clf.predict_proba(X)

@@ -15,11 +15,11 @@ from sklearn.model_selection import train_test_split
 
 from .backbones import Backbone, check_modality, load_backbone
 from .baselines import RAW_FEATURIZERS
-from .data.dataset import infer_modality, take
+from .data.dataset import as_inputs, infer_modality, take
 from .errors import TransferkitError
 from .features import extract_features
 from .heads import make_head
-from .metrics import choose_threshold, decide
+from .metrics import THRESHOLD_METRICS, choose_threshold, decide
 
 _LOADED: dict[str, Backbone] = {}
 
@@ -33,13 +33,25 @@ def shared_backbone(name: str | Backbone) -> Backbone:
     return _LOADED[name]
 
 
+def check_fit_args(X_val: Any, y_val: Any, threshold_metric: str | None) -> None:
+    """One-line errors for ``fit`` arguments that would fail late: a validation set given
+    half, an unknown threshold metric."""
+    if (X_val is None) != (y_val is None):
+        raise TransferkitError("X_val and y_val go together (one was given without the other)",
+                               "pass both, or neither to hold out validation_fraction")
+    if threshold_metric and threshold_metric not in THRESHOLD_METRICS:
+        raise TransferkitError(f"unknown threshold_metric '{threshold_metric}'",
+                               f"use one of: {', '.join(THRESHOLD_METRICS)} (or None)")
+
+
 def encode_labels(
     X: Any, y: Any, y_val: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Check labels and encode them: (classes_, codes (N,), validation codes or None)."""
     y = np.asarray(y)
-    if len(X) != len(y):
-        raise TransferkitError(f"{len(X)} inputs but {len(y)} labels", "pass one label per input")
+    n = X.shape[0] if hasattr(X, "shape") else len(X)  # sparse matrices have no len()
+    if n != len(y):
+        raise TransferkitError(f"{n} inputs but {len(y)} labels", "pass one label per input")
     classes = np.unique(y)
     if len(classes) < 2:
         raise TransferkitError(
@@ -84,6 +96,8 @@ class _HeadClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> _HeadClassifier:
         """Fit on ``X``/``y``. Hyperparameters, early stopping and the binary threshold use
         ``X_val``/``y_val`` if given, else a stratified ``validation_fraction`` of ``X``."""
+        check_fit_args(X_val, y_val, self.threshold_metric)
+        X, X_val = as_inputs(X), as_inputs(X_val)
         self.classes_, codes, c_val_given = encode_labels(X, y, y_val)
         train_idx, val_idx = self._validation_indices(codes, X_val is not None)
         F = self._features(X, fitting=True) if X_val is None else None
@@ -123,7 +137,7 @@ class _HeadClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (N, n_classes), columns in ``classes_`` order."""
         self._check_fitted()
-        return self.head_.predict_proba(self._features(X, fitting=False))
+        return self.head_.predict_proba(self._features(as_inputs(X), fitting=False))
 
     def predict(self, X: Any) -> np.ndarray:
         proba = self.predict_proba(X)
@@ -189,7 +203,8 @@ class TransferClassifier(_HeadClassifier):
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> TransferClassifier:
         if self.strategy == "linear-probe":
-            self.__dict__.pop("finetuned_", None)
+            for stale in ("finetuned_", "backbone_"):  # from an earlier fit or set_params
+                self.__dict__.pop(stale, None)
             return super().fit(X, y, X_val, y_val)
         from .finetune import FineTuneClassifier
 

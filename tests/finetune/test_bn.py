@@ -36,3 +36,17 @@ def test_frozen_group_bn_statistics(images, bn):
 def test_bn_eval_everywhere(images):
     moved, _ = _train(images, "eval")
     assert moved == set()
+
+
+def test_linear_probe_with_bn_train_saves_its_statistics(images, tmp_path):
+    import numpy as np
+
+    from transferkit.finetune import FineTuneClassifier
+    from transferkit.run import load_run
+
+    X, y = images
+    clf = FineTuneClassifier(backbone="tiny_cnn_test", strategy="linear-probe", bn="train",
+                             epochs=2, batch_size=8, augment=False).fit(X, y)
+    clf.save(tmp_path / "run")
+    np.testing.assert_allclose(load_run(tmp_path / "run").predict_proba(X),
+                               clf.predict_proba(X), atol=1e-6)

@@ -138,3 +138,18 @@ def test_a_diverging_run_stops_with_one_line(images):
     with pytest.raises(TransferkitError, match="diverged") as info:
         Trainer(FineTuneModel(TinyCNN(), 2), "finetune", cfg).fit(X, c)
     assert "lower the learning rate" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_checkpoint_resumes_only_on_the_data_it_was_trained_on(images, tmp_path):
+    """e.g. a checkpoint folder reused across cross-validation folds must not hand fold 2
+    the model of fold 1 (trained on fold 2's test rows)."""
+    X, c = _data(images)
+    cfg = TrainConfig(epochs=1, batch_size=8, augment=False)
+    Trainer(FineTuneModel(TinyCNN(), 2), "finetune", cfg, checkpoint_dir=tmp_path / "ck").fit(
+        X[:30], c[:30])
+    with pytest.raises(TransferkitError, match="trained on other data"):
+        Trainer(FineTuneModel(TinyCNN(), 2), "finetune", cfg,
+                checkpoint_dir=tmp_path / "ck").fit(X[10:40], c[10:40], resume=True)
+    again = Trainer(FineTuneModel(TinyCNN(), 2), "finetune", cfg,
+                    checkpoint_dir=tmp_path / "ck").fit(X[:30], c[:30], resume=True)
+    assert again.resumed_from == 1

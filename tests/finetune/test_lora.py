@@ -57,3 +57,32 @@ def test_file_backbone_of_a_lora_run_has_the_adapter_merged(tiny_bert, texts, tm
         got, plain = merged(**inputs), base(**inputs)
     torch.testing.assert_close(got, tuned, atol=1e-5, rtol=1e-4)
     assert not torch.allclose(got, plain, atol=1e-5)  # the adapter really changed features
+
+
+def test_a_lora_run_as_a_file_backbone_has_its_own_fingerprint_and_reloads(tiny_bert, texts,
+                                                                          tmp_path):
+    from transferkit import TransferClassifier
+    from transferkit.backbones import load_backbone
+    from transferkit.run import load_run
+
+    X, y = texts
+    fit_model(tiny_bert, "lora", X, y).save(tmp_path / "run")
+    merged = load_backbone(f"file:{tmp_path / 'run'}")
+    # the feature cache and the ONNX export are keyed by fingerprint: a merged adapter must
+    # not share the base model's
+    assert merged.fingerprint() != load_backbone(tiny_bert).fingerprint()
+    assert merged.describe()["name"] == f"file:{(tmp_path / 'run').resolve()}"
+    clf = TransferClassifier(backbone=f"file:{tmp_path / 'run'}", engine="torch",
+                             cache=False).fit(X, y)
+    clf.save(tmp_path / "on_file")
+    np.testing.assert_allclose(load_run(tmp_path / "on_file").predict_proba(X),
+                               clf.predict_proba(X), atol=1e-6)
+
+
+def test_fine_tuned_backbone_changes_its_fingerprint(tiny_bert, texts):
+    from transferkit.backbones import load_backbone
+
+    X, y = texts
+    clf = fit_model(tiny_bert, "finetune", X, y, epochs=1)
+    assert clf.backbone_.fingerprint() != load_backbone(tiny_bert).fingerprint()
+    assert clf.base_fingerprint_ == load_backbone(tiny_bert).fingerprint()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import TransferkitError
 from .base import Backbone, LayerGroup, Preprocessing, check_modality
@@ -77,6 +78,7 @@ def load_backbone(name: str | Backbone) -> Backbone:
     ``torchvision:…``, ``file:…``) to a loaded :class:`Backbone` in eval mode."""
     if isinstance(name, Backbone):
         return name
+    load_name = name
     if name in _NAMED:
         loader, info = _NAMED[name]
         backbone = loader()
@@ -87,11 +89,14 @@ def load_backbone(name: str | Backbone) -> Backbone:
                                    f"write {scheme}:<name or path>")
         loader, info = _SCHEMES[scheme]
         backbone = loader(arg)
+        if scheme in ("file", "hf") and Path(arg).exists():  # reloadable from any folder
+            load_name = f"{scheme}:{Path(arg).resolve()}"
     else:
         known = ", ".join(sorted(_NAMED)) + ", " + ", ".join(f"{s}:<…>" for s in sorted(_SCHEMES))
         raise TransferkitError(
             f"unknown backbone '{name}'", f"use one of: {known} (see `transferkit backbones`)"
         )
+    backbone.load_name = load_name
     return backbone.eval()
 
 

@@ -70,6 +70,9 @@ class Backbone(nn.Module):
     arch_version: str = "1"
     #: Digest of the weights file the backbone was loaded from ("" = hash the tensors).
     _digest: str = ""
+    #: The name :func:`transferkit.backbones.load_backbone` resolved (e.g. ``file:/abs/run``),
+    #: which reloads these weights; "" = :attr:`name`.
+    load_name: str = ""
 
     @property
     def modality(self) -> str:
@@ -107,7 +110,7 @@ class Backbone(nn.Module):
 
     def describe(self) -> dict[str, Any]:
         return {
-            "name": self.name,
+            "name": self.load_name or self.name,
             "modality": self.modality,
             "feature_dim": self.feature_dim,
             "preprocessing": self.preprocessing.to_dict(),

@@ -37,7 +37,9 @@ def load_backbone_checkpoint(arg: str) -> Backbone:
             from ..finetune.persist import load_finetune_run
 
             module = load_finetune_run(path, config).model_
-            return module.merge_and_unload().backbone.eval()
+            merged = module.merge_and_unload().backbone.eval()
+            merged._digest = ""  # not the base file's weights: hash the merged tensors
+            return merged
         base_name = config["backbone"]["name"]
         weights = path / BACKBONE_FILE
         backbone = load_backbone(base_name)

@@ -78,6 +78,23 @@ def take(X: Any, idx: np.ndarray) -> Any:
     return [X[i] for i in idx]
 
 
+def as_inputs(X: Any) -> Any:
+    """pandas inputs as the forms the estimators take: a Series (or one-column frame) of
+    strings -> list (texts or image paths), numbers -> array; other inputs unchanged."""
+    if X is None or not type(X).__module__.startswith("pandas"):
+        return X
+    if getattr(X, "ndim", 1) == 2 and X.shape[1] == 1 and X.dtypes.iloc[0].kind == "O":
+        X = X.iloc[:, 0]
+    if X.ndim == 1:
+        values = X.to_numpy()
+        return values.tolist() if values.dtype == object else values
+    try:
+        return X.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TransferkitError(f"the DataFrame has non-numeric columns ({exc})",
+                               "pass numeric columns, or one text/path column") from exc
+
+
 def infer_modality(X: Any) -> str:
     """Guess the modality of raw inputs: text (strings), image (paths, PIL, 3-4-D arrays),
     tabular (2-D numbers)."""

@@ -74,7 +74,8 @@ def load_image_folder(path: Path, labelled: bool = True, **_: Any) -> Dataset:
     parts = [(d.name, d) for d in given] if given else [(None, path)]
     files, labels, splits = [], [], []
     for split_name, root in parts:
-        for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for class_dir in sorted(p for p in root.iterdir()
+                                if p.is_dir() and not p.name.startswith(".")):  # .ipynb_…
             for f in sorted(class_dir.rglob("*")):
                 if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
                     files.append(str(f))

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..backbones import check_modality, load_backbone
 from ..backbones.base import reinitialize
-from ..data.dataset import infer_modality, take
+from ..data.dataset import as_inputs, infer_modality, take
 from ..errors import TransferkitError
-from ..estimator import _HeadClassifier, encode_labels
+from ..estimator import _HeadClassifier, check_fit_args, encode_labels
 from ..metrics import choose_threshold
 from .loop import DomainObjective, TrainConfig, Trainer, predict_proba
 from .model import FineTuneModel, unwrap
@@ -94,6 +94,8 @@ class FineTuneClassifier(_HeadClassifier):
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> FineTuneClassifier:
         """Fine-tune on ``X``/``y``; select the epoch (and threshold) on validation data."""
+        check_fit_args(X_val, y_val, self.threshold_metric)
+        X, X_val = as_inputs(X), as_inputs(X_val)
         self.classes_, codes, c_val_given = encode_labels(X, y, y_val)
         strategy = make_strategy(self.strategy, **(self.strategy_params or {}))
         backbone = load_backbone(self.backbone)  # a private copy: its weights will change
@@ -121,6 +123,9 @@ class FineTuneClassifier(_HeadClassifier):
         self.result_ = trainer.fit(X_tr, c_tr, X_va, c_va, resume=self.resume)
         self.model_ = trainer.module
         self.backbone_ = model.backbone
+        head_params = sum(p.numel() for p in unwrap(self.model_).head.parameters())
+        if self.result_.trainable_params > head_params:  # the backbone trained: its weights
+            self.backbone_._digest = ""  # are no longer the file's (feature-cache key)
         self.head_ = unwrap(self.model_).head
         self.threshold_ = None
         if len(self.classes_) == 2 and self.threshold_metric and c_va is not None:
@@ -137,6 +142,7 @@ class FineTuneClassifier(_HeadClassifier):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (N, n_classes), columns in ``classes_`` order."""
         self._check_fitted()
+        X = as_inputs(X)
         check_modality(self.backbone_, infer_modality(X))
         return predict_proba(self.model_, X, 64, self.precision)
 

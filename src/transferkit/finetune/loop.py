@@ -11,6 +11,7 @@ read back with ``weights_only=True``, JSON state with the RNG states) and exact 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import random
@@ -307,6 +308,7 @@ class Trainer:
     def setup(self, train_items: Sequence[Any], train_codes: np.ndarray) -> None:
         """Build optimizer, scheduler and loader (and wrap them with Accelerate)."""
         cfg = self.config
+        self._data_digest = data_digest(train_items, np.asarray(train_codes))
         loader = self._loader(train_items, np.asarray(train_codes), train=True)
         self.sampler = loader.sampler
         if self._domain_loss is not None:  # its discriminator/critic lives with the model
@@ -465,6 +467,7 @@ class Trainer:
                                   float(np_state[4])],
                     "python_rng": [py_state[0], list(py_state[1]), py_state[2]],
                     "strategy": self.strategy.describe(), "config": asdict(self.config),
+                    "data": self._data_digest,
                 })
         acc.wait_for_everyone()
 
@@ -482,6 +485,10 @@ class Trainer:
             raise TransferkitError(
                 f"the checkpoint in {path} was trained with {state['strategy']}, not "
                 f"{self.strategy.describe()}", "resume with the same strategy and options")
+        if state.get("data", self._data_digest) != self._data_digest:
+            raise TransferkitError(
+                f"the checkpoint in {path} was trained on other data (or another split)",
+                "resume only the same run; for new data use another checkpoint folder")
         self._ever_trainable = set(state["ever_trainable"])
         missing_ok = self.module.load_state_dict(load_tensors(path / "model.safetensors"),
                                                  strict=False)
@@ -510,6 +517,22 @@ def _existing_checkpoint(path: Path) -> Path | None:
     # a crash between the two renames of atomic_dir leaves only the previous checkpoint
     olds = sorted(path.parent.glob(f".{path.name}.old-*"))
     return next((p for p in olds if (p / "state.json").is_file()), None)
+
+
+def data_digest(items: Sequence[Any], codes: np.ndarray) -> str:
+    """A cheap identity of a training set (its items and labels): a checkpoint is resumed
+    only on the data it was trained on (e.g. not on the next cross-validation fold)."""
+    h = hashlib.sha256(np.ascontiguousarray(codes, dtype=np.int64).tobytes())
+    if isinstance(items, np.ndarray):
+        h.update(str(items.shape).encode())
+        h.update(np.ascontiguousarray(items).tobytes())
+    else:
+        for item in items:
+            h.update(item.encode() if isinstance(item, str) else
+                     np.asarray(item).tobytes() if isinstance(item, np.ndarray) else
+                     repr(type(item)).encode())
+            h.update(b"\0")
+    return h.hexdigest()[:24]
 
 
 def _seed_everything(seed: int) -> None:
