@@ -136,3 +136,16 @@ def test_a_foreign_ckpt_folder_beside_out_is_never_deleted(image_folder, tmp_pat
             "finetune", "--backbone", "lenet", "--epochs", "1", expect=2)
     assert "does not hold transferkit checkpoints" in capsys.readouterr().err
     assert (foreign / "notes.txt").read_text() == "precious"
+
+
+def test_quiet_and_debug_also_after_the_command_and_object_npz_is_one_line(tmp_path, capsys):
+    import numpy as np
+
+    np.savez(tmp_path / "mixed.npz", X=np.zeros((10, 4)),
+             y=np.array([1, "a"] * 5, dtype=object))
+    assert main(["fit", str(tmp_path / "mixed.npz"), "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds Python objects" in err and "\n" not in err
+    with pytest.raises(Exception, match="Python objects"):  # --debug re-raises
+        main(["fit", str(tmp_path / "mixed.npz"), "--out", str(tmp_path / "r"), "--debug"])

@@ -99,7 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # the same two flags also after the command (`transferkit fit ... --quiet`)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks")
+    common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    class _Sub:  # every command takes the common flags
+        @staticmethod
+        def add_parser(name: str, **kwargs):
+            return commands.add_parser(name, parents=[common], **kwargs)
+
+    sub = _Sub()
 
     demo = sub.add_parser("demo", help="offline demo: transfer vs. from scratch on digits")
     demo.add_argument("--seeds", type=int, default=3)
@@ -603,6 +616,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `transferkit backbones | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

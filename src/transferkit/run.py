@@ -215,8 +215,17 @@ def compare(
                 baseline_desc = (models["from-scratch"].description if frozen else
                                  f"same architecture, random init, finetune lr "
                                  f"{SCRATCH_LR:g}")
+    strategy = clf_params.get("strategy", "linear-probe")
+    if val_size <= 0 and not labels_per_class:
+        protocol += "; no validation split: fixed hyperparameters, the last epoch"
+    elif frozen:
+        protocol += ("; hyperparameters and thresholds chosen on validation only (then the "
+                     "head is refit on train + validation)")
+    else:
+        protocol += "; the epoch (and threshold) chosen on validation only"
     protocol += f"; seeds {list(seeds)}; scores on the test split only"
-    rows = [(f"transfer ({backbone} + {head} head)", mean_sd(per_seed["transfer"]))]
+    label = f"{backbone} + {head} head" if frozen else f"{backbone}, {strategy} fine-tuning"
+    rows = [(f"transfer ({label})", mean_sd(per_seed["transfer"]))]
     if baseline:
         rows.append((f"from scratch ({baseline_desc})", mean_sd(per_seed["from-scratch"])))
     else:

@@ -170,8 +170,16 @@ def _guess_columns(df: Any) -> tuple[str | None, str | None]:
 @register_loader(".npz")
 def load_npz(path: Path, **_: Any) -> Dataset:
     """Arrays ``X`` (N, D) and ``y`` (N,); also accepts ``features``/``labels``."""
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except ValueError as exc:  # object arrays need pickle, which is never loaded
+        raise TransferkitError(
+            f"{path.name} holds Python objects (an object array, e.g. labels mixing types "
+            "or None)", "save numbers or strings (e.g. y=np.asarray(y, dtype=str))") from exc
+    except (OSError, EOFError) as exc:
+        raise TransferkitError(f"cannot read {path} ({exc})", "check it is a .npz file") \
+            from exc
     return _arrays_to_dataset(arrays, path)
 
 

@@ -50,8 +50,7 @@ def stratified_split(
     train, val = _strat(rest, y, val_size, seed) if val_size > 0 else (rest, idx[:0])
     protocol = (
         f"stratified split (seeded): test {test_size:.0%}, validation {val_size:.0%} of the "
-        f"rest; hyperparameters and thresholds chosen on validation only (then the head is "
-        f"refit on train + validation)"
+        f"rest"
     )
     return Split(train, val, test, protocol)
 
