@@ -149,3 +149,17 @@ def test_quiet_and_debug_also_after_the_command_and_object_npz_is_one_line(tmp_p
     assert "holds Python objects" in err and "\n" not in err
     with pytest.raises(Exception, match="Python objects"):  # --debug re-raises
         main(["fit", str(tmp_path / "mixed.npz"), "--out", str(tmp_path / "r"), "--debug"])
+
+
+def test_evaluate_on_a_split_folder_scores_its_test_split_only(tmp_path, capsys,
+                                                              isolated_cache):
+    from conftest import make_image_folder
+
+    root = tmp_path / "data"
+    make_image_folder(root / "train", n_per_class=8)
+    make_image_folder(root / "test", n_per_class=3, seed=1)
+    run_cli("fit", root, "--out", tmp_path / "run", "--no-baseline")
+    capsys.readouterr()
+    run_cli("evaluate", tmp_path / "run", root)
+    out = capsys.readouterr().out
+    assert "its 'test' split (6 samples)" in out

@@ -184,3 +184,22 @@ def test_digit_geometry_moves_usps_to_mnist_framing(shared_data):
     assert longest_side(usps_28) >= 26, "USPS digits fill the frame"
     assert 19 <= longest_side(mnist.X[:300]) <= 21, "MNIST digits sit in a 20-pixel box"
     assert 19 <= longest_side(normalise_digit_geometry(usps.X[:300])) <= 21
+
+
+def test_a_missing_image_path_is_named_and_a_text_mentioning_one_is_text():
+    from transferkit.data import infer_modality
+
+    with pytest.raises(TransferkitError, match="image file not found: nowhere/cat.png"):
+        infer_modality(["nowhere/cat.png"])
+    assert infer_modality(["look at cat.png, so cute"]) == "text"
+
+
+def test_hidden_folders_are_not_classes(image_folder):
+    import shutil
+
+    from transferkit.data import load_dataset
+
+    hidden = image_folder / ".ipynb_checkpoints"
+    hidden.mkdir()
+    shutil.copy(next((image_folder / "red").iterdir()), hidden / "copy.png")
+    assert set(load_dataset(image_folder).y) == {"red", "blue"}

@@ -204,11 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_backbones(args: argparse.Namespace) -> int:
-    from .backbones import list_backbones
+    from .backbones import _NAMED, list_backbones
 
     print(f"{'name':<22}{'modality':<12}{'status':<34}description")
     for info in list_backbones():
-        name = info.name if info.name in ("efficientnet_lite0", "minilm") else f"{info.name}:<…>"
+        name = info.name if info.name in _NAMED else f"{info.name}:<…>"  # else a scheme
         status = "available offline" if info.available() else (
             "needs: pip install " + " ".join(info.requires))
         print(f"{name:<22}{info.modality:<12}{status:<34}{info.description}")
@@ -554,9 +554,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     clf = load_run(args.run_dir)
     data = _load(args.data, args)
+    where = ""
+    if data.split is not None and (data.split == "test").any():  # root/{train,val,test}/...
+        data = data.subset(np.flatnonzero(data.split == "test"))
+        where = ", its 'test' split"
     codes = _codes(clf.classes_, np.asarray(data.y))
     m = classification_metrics(codes, clf.predict_proba(data.X), clf.threshold_)
-    print(f"{args.run_dir} on {args.data} ({m['n']} samples)")
+    print(f"{args.run_dir} on {args.data}{where} ({m['n']} samples)")
     print(format_table([(f"transfer ({clf.backbone_.name})", m)],
                        ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro",
                         "f1_macro", "roc_auc")))

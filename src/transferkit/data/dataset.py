@@ -113,6 +113,9 @@ def infer_modality(X: Any) -> str:
             suffix = os.path.splitext(first)[1].lower()
             from .images import IMAGE_SUFFIXES
 
+            looks_like_path = suffix in IMAGE_SUFFIXES and not any(c.isspace() for c in first)
+            if looks_like_path and not os.path.exists(first):
+                raise TransferkitError(f"image file not found: {first}", "check the paths")
             return "image" if suffix in IMAGE_SUFFIXES and os.path.exists(first) else "text"
         if isinstance(first, os.PathLike) or isinstance(first, np.ndarray):
             return "image"
