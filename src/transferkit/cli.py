@@ -16,6 +16,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,17 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="no progress bars")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    class _Sub:  # every command takes the common flags
-        @staticmethod
-        def add_parser(name: str, **kwargs):
-            return commands.add_parser(name, parents=[common], **kwargs)
+    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], **kwargs)
 
-    sub = _Sub()
-
-    demo = sub.add_parser("demo", help="offline demo: transfer vs. from scratch on digits")
+    demo = command("demo", help="offline demo: transfer vs. from scratch on digits")
     demo.add_argument("--seeds", type=int, default=3)
 
-    fit = sub.add_parser("fit", help="train transfer (frozen backbone + new head) and baseline")
+    fit = command("fit", help="train transfer (frozen backbone + new head) and baseline")
     fit.add_argument("data", help="folder of class sub-folders, .csv/.tsv/.parquet, .npz, .mat")
     fit.add_argument("--backbone", default=None, help="see `transferkit backbones` "
                      "[efficientnet_lite0 for images, minilm for text]")
@@ -141,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue an interrupted fine-tuning from <out>.ckpt")
     _data_options(fit)
 
-    lrf = sub.add_parser("lr-find", help="learning-rate range test for a fine-tuning strategy")
+    lrf = command("lr-find", help="learning-rate range test for a fine-tuning strategy")
     lrf.add_argument("data")
     lrf.add_argument("--backbone", default=None)
     _finetune_options(lrf, default="finetune")
@@ -151,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     lrf.add_argument("--end", type=float, default=1.0)
     _data_options(lrf)
 
-    ad = sub.add_parser("adapt", help="domain adaptation (deep or shallow): labelled source, "
+    ad = command("adapt", help="domain adaptation (deep or shallow): labelled source, "
                         "unlabelled target, nothing chosen on target labels")
     ad.add_argument("--source", required=True, help="labelled source data (any format fit reads)")
     ad.add_argument("--target", required=True, help="target data; its labels, if any, are ignored")
@@ -187,19 +184,19 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--out", help="run directory to write the adapted model to")
     _data_options(ad)
 
-    pred = sub.add_parser("predict", help="write predictions (label + probabilities) to CSV")
+    pred = command("predict", help="write predictions (label + probabilities) to CSV")
     pred.add_argument("run_dir")
     pred.add_argument("inputs", help="image file/folder, text file (one per line), or a table")
     pred.add_argument("--output", "-o", help="CSV to write [stdout]")
     pred.add_argument("--text-column")
     pred.add_argument("--image-column")
 
-    ev = sub.add_parser("evaluate", help="metrics of a run dir on labelled data")
+    ev = command("evaluate", help="metrics of a run dir on labelled data")
     ev.add_argument("run_dir")
     ev.add_argument("data")
     _data_options(ev)
 
-    sub.add_parser("backbones", help="list backbones and whether they work here")
+    command("backbones", help="list backbones and whether they work here")
     return parser
 
 

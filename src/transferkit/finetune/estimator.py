@@ -123,10 +123,9 @@ class FineTuneClassifier(_HeadClassifier):
         self.result_ = trainer.fit(X_tr, c_tr, X_va, c_va, resume=self.resume)
         self.model_ = trainer.module
         self.backbone_ = model.backbone
-        head_params = sum(p.numel() for p in unwrap(self.model_).head.parameters())
-        if self.result_.trainable_params > head_params:  # the backbone trained: its weights
-            self.backbone_._digest = ""  # are no longer the file's (feature-cache key)
         self.head_ = unwrap(self.model_).head
+        if self.backbone_changed():  # its weights are no longer the file's: hash the tensors
+            self.backbone_._digest = ""  # (the fingerprint keys the feature cache)
         self.threshold_ = None
         if len(self.classes_) == 2 and self.threshold_metric and c_va is not None:
             p_val = self.predict_proba(X_va)[:, 1]
@@ -138,6 +137,13 @@ class FineTuneClassifier(_HeadClassifier):
                           ) -> DomainObjective | None:
         """Deep domain adaptation hooks in here (see ``adapt.deep``); plain fine-tuning: None."""
         return None
+
+    def backbone_changed(self) -> bool:
+        """Whether training changed the backbone: weights beyond the head trained, re-estimated
+        BatchNorm statistics (``bn="train"``), or a random initialisation."""
+        head = sum(p.numel() for p in unwrap(self.model_).head.parameters())
+        return (self.result_.trainable_params > head or self.bn == "train"
+                or self.init == "random")
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (N, n_classes), columns in ``classes_`` order."""

@@ -57,10 +57,7 @@ def save_finetune_run(clf: Any, path: str | Path, **extra: Any) -> Path:
             save_tensors(stage / ADAPTER, get_peft_model_state_dict(model))
         else:
             save_tensors(stage / HEAD, inner.head.state_dict())
-            trained = clf.result_.trainable_params > sum(p.numel() for p in
-                                                         inner.head.parameters())
-            bn_moved = getattr(clf, "bn", "auto") == "train"  # re-estimated BN statistics
-            if trained or bn_moved or getattr(clf, "init", "pretrained") == "random":
+            if clf.backbone_changed():
                 save_backbone(inner.backbone, stage / BACKBONE_FILE)
         write_run_files(stage, config, extra)
     return path
