@@ -67,3 +67,16 @@ def test_metrics_binary_has_auc_and_confusion():
                                                                    [0.6, 0.4], [0.7, 0.3]]))
     assert m["accuracy"] == 0.75 and m["roc_auc"] == 1.0
     assert m["confusion_matrix"] == [[2, 0], [1, 1]]
+
+
+def test_a_head_instance_is_copied_and_the_refit_keeps_the_chosen_c():
+    from transferkit import FromScratchClassifier
+    from transferkit.heads.logistic import LogisticHead
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 5))
+    y = (X[:, 0] + 0.3 * rng.normal(size=80) > 0).astype(int)
+    mine = LogisticHead()
+    clf = FromScratchClassifier(head=mine).fit(X, y)
+    assert not hasattr(mine, "coef_") and mine.C is None  # the caller's head is untouched
+    assert clf.head_ is not mine and clf.head_.C is not None  # refit with what validation chose

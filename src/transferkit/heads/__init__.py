@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from ..registry import Registry
@@ -12,8 +13,13 @@ register_head = HEADS.register
 
 
 def make_head(name: str | Head, **params: Any) -> Head:
+    """A new head: the registered ``name`` built with ``params``, or a copy of a given
+    instance with ``params`` set on it (the caller's instance is never fitted)."""
     if isinstance(name, Head):
-        return name
+        head = copy.deepcopy(name)
+        for key, value in params.items():
+            setattr(head, key, value)
+        return head
     return HEADS.get(name)(**params)
 
 
