@@ -86,3 +86,44 @@ def test_fine_tuned_backbone_changes_its_fingerprint(tiny_bert, texts):
     clf = fit_model(tiny_bert, "finetune", X, y, epochs=1)
     assert clf.backbone_.fingerprint() != load_backbone(tiny_bert).fingerprint()
     assert clf.base_fingerprint_ == load_backbone(tiny_bert).fingerprint()
+
+
+def test_lora_on_a_random_init_reloads_identically(tiny_bert, texts, tmp_path):
+    X, y = texts
+    clf = fit_model(tiny_bert, "lora", X, y, epochs=1, init="random")
+    assert clf.backbone_changed()
+    clf.save(tmp_path / "run")
+    np.testing.assert_allclose(load_run(tmp_path / "run").predict_proba(X),
+                               clf.predict_proba(X), atol=1e-6)
+
+
+def test_lora_with_bn_train_saves_the_batchnorm_statistics(images, tmp_path):
+    import torch
+    from torch import nn
+
+    from transferkit.backbones import BackboneInfo, register_backbone
+
+    from .conftest import TinyCNN
+
+    class TinyCNNLinear(TinyCNN):  # BatchNorm (statistics) + a Linear layer (LoRA target)
+        name = "tiny_cnn_linear_test"
+
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(8, 8)
+
+        def forward(self, pixel_values):
+            return self.proj(super().forward(pixel_values))
+
+    @register_backbone(BackboneInfo("tiny_cnn_linear_test", "image", "test only"))
+    def _make():
+        torch.manual_seed(0)
+        return TinyCNNLinear()
+
+    X, y = images
+    clf = fit_model("tiny_cnn_linear_test", "lora", X, y, epochs=1, bn="train",
+                    strategy_params={"target_modules": ["proj"]})
+    clf.save(tmp_path / "run")
+    assert (tmp_path / "run" / "buffers.safetensors").is_file()
+    np.testing.assert_allclose(load_run(tmp_path / "run").predict_proba(X),
+                               clf.predict_proba(X), atol=1e-6)

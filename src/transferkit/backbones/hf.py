@@ -107,7 +107,16 @@ class HFTextBackbone(Backbone):
         return pooled
 
     def layer_groups(self) -> list[LayerGroup]:
-        return split_at_largest_modulelist(self.model)
+        """Embeddings, one group per block; a pooler (BERT's), which mean pooling never
+        uses, rides with the top block rather than counting as a group of its own."""
+        groups = split_at_largest_modulelist(self.model)
+        pooler = getattr(self.model, "pooler", None)
+        if pooler is not None and len(groups) > 2 and groups[-1].name == "head":
+            rest = [m for m in groups[-1].modules if m is not pooler]
+            top = groups[-2]
+            groups[-2:] = [LayerGroup(top.name, [*top.modules, pooler])] + (
+                [LayerGroup("head", rest)] if rest else [])
+        return groups
 
 
 class HFImageBackbone(Backbone):

@@ -143,7 +143,7 @@ class FineTuneClassifier(_HeadClassifier):
         BatchNorm statistics (``bn="train"``), or a random initialisation."""
         head = sum(p.numel() for p in unwrap(self.model_).head.parameters())
         return (self.result_.trainable_params > head or self.bn == "train"
-                or self.init == "random")
+                or self.init == "random" or self.strategy_.name == "lora")
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (N, n_classes), columns in ``classes_`` order."""

@@ -281,7 +281,7 @@ class Trainer:
                 if extra is not None:
                     total = total + extra
         if not torch.isfinite(total.detach()):
-            raise TransferkitError(
+            raise TrainingDiverged(
                 f"training diverged: the loss became {float(total.detach()):g} at step "
                 f"{self._steps_done + 1}",
                 "lower the learning rate (--lr)" + (" or the trade-off (--trade-off)"
@@ -517,6 +517,10 @@ def _existing_checkpoint(path: Path) -> Path | None:
     # a crash between the two renames of atomic_dir leaves only the previous checkpoint
     olds = sorted(path.parent.glob(f".{path.name}.old-*"))
     return next((p for p in olds if (p / "state.json").is_file()), None)
+
+
+class TrainingDiverged(TransferkitError):
+    """The loss became NaN/inf (``lr_find`` ends its sweep on it; a fit stops)."""
 
 
 def data_digest(items: Sequence[Any], codes: np.ndarray) -> str:

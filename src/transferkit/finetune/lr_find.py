@@ -3,6 +3,7 @@ shared loop's ``train_step`` and watch the loss."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -10,9 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .loop import TrainConfig, Trainer
+from .loop import TrainConfig, Trainer, TrainingDiverged
 from .model import FineTuneModel
-from .strategies import Strategy
+from .strategies import Strategy, make_strategy
 
 
 @dataclasses.dataclass
@@ -33,9 +34,14 @@ def lr_find(model: FineTuneModel, strategy: Strategy | str, items: Sequence[Any]
             codes: Any, config: TrainConfig | None = None, start: float = 1e-7,
             end: float = 1.0, steps: int = 60) -> LRFindResult:
     """Sweep the LR of every trained parameter (backbone and head alike) from ``start`` to
-    ``end`` over ``steps`` steps (cycling through the data); stop once the loss explodes."""
+    ``end`` over ``steps`` steps (cycling through the data); stop once the loss explodes.
+
+    Works on a copy: ``model`` keeps its weights, flags and mode. The recorded LR is the
+    strategy's ``lr`` (the top group's; lower groups of e.g. ``gradual`` run below it)."""
     cfg = dataclasses.replace(config or TrainConfig(), lr=1.0, head_lr=1.0, warmup=0.0,
                               epochs=1)
+    model = copy.deepcopy(model)
+    strategy = make_strategy(strategy).resolve(model, items, np.asarray(codes))  # auto
     trainer = Trainer(model, strategy, cfg)
     trainer.setup(items, np.asarray(codes))
     optimizer = trainer.optimizer.optimizer if hasattr(trainer.optimizer, "optimizer") \
@@ -55,8 +61,12 @@ def lr_find(model: FineTuneModel, strategy: Strategy | str, items: Sequence[Any]
         if hasattr(trainer.loader, "set_epoch"):
             trainer.loader.set_epoch(epoch)
         for inputs, labels in trainer.loader:
-            lr = trainer.scheduler.get_last_lr()[0]
-            loss = trainer.train_step(inputs, labels)
+            lr = max(trainer.scheduler.get_last_lr())
+            try:
+                loss = trainer.train_step(inputs, labels)
+            except TrainingDiverged:  # the sweep has gone past any useful LR
+                step = steps
+                break
             avg = 0.8 * avg + 0.2 * loss
             smooth = avg / (1 - 0.8 ** (step + 1))
             lrs.append(lr)

@@ -17,12 +17,14 @@ import numpy as np
 
 from .._io import atomic_dir, load_tensors, save_tensors
 from ..backbones import load_backbone
+from ..backbones.base import reinitialize
 from ..backbones.checkpoint import BACKBONE_FILE, _load_into, save_backbone
 from ..errors import TransferkitError
 from .loop import TrainResult
 from .model import FineTuneModel, unwrap
 
 ADAPTER = "adapter.safetensors"
+BUFFERS = "buffers.safetensors"  # BatchNorm statistics of a LoRA run with bn="train"
 HEAD = "head.safetensors"
 
 
@@ -55,6 +57,10 @@ def save_finetune_run(clf: Any, path: str | Path, **extra: Any) -> Path:
             config["lora"] = {"r": cfg.r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout,
                               "target_modules": sorted(cfg.target_modules)}
             save_tensors(stage / ADAPTER, get_peft_model_state_dict(model))
+            if clf.bn == "train":  # re-estimated BatchNorm statistics are not in the adapter
+                buffers = {n for n, _ in model.named_buffers()}
+                save_tensors(stage / BUFFERS, {k: v for k, v in model.state_dict().items()
+                                               if k in buffers})
         else:
             save_tensors(stage / HEAD, inner.head.state_dict())
             if clf.backbone_changed():
@@ -78,6 +84,10 @@ def load_finetune_run(path: Path, config: dict[str, Any]) -> Any:
     if "lora" in config:
         from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
+        saved = config.get("params", {})
+        if saved.get("init") == "random":  # the adapter was trained on this seeded re-init
+            reinitialize(backbone, saved.get("random_state", 0))
+
         lo = config["lora"]
         module = get_peft_model(model, LoraConfig(
             r=lo["r"], lora_alpha=lo["alpha"], lora_dropout=lo["dropout"],
@@ -86,6 +96,8 @@ def load_finetune_run(path: Path, config: dict[str, Any]) -> Any:
         if getattr(result, "unexpected_keys", None):
             raise TransferkitError(f"{path / ADAPTER} does not fit backbone '{backbone.name}'",
                                    "load it with the backbone it was trained on")
+        if (path / BUFFERS).is_file():
+            module.load_state_dict(load_tensors(path / BUFFERS), strict=False)
     else:
         if not (path / HEAD).is_file():
             raise TransferkitError(f"{path} lacks {HEAD}", "re-run the fit that wrote it")
