@@ -82,7 +82,11 @@ def test_hf_text_model_from_local_folder(tmp_path):
     assert bb.modality == "text" and bb.feature_dim == 16
     feats = bb(**bb.prepare(["a very good film", "bad"]))
     assert feats.shape == (2, 16)
-    assert [g.name for g in bb.layer_groups()] == ["embeddings", "block0", "block1", "head"]
+    groups = bb.layer_groups()
+    assert [g.name for g in groups] == ["embeddings", "block0", "block1"]  # pooler: in block1
+    assert bb.model.pooler in groups[-1].modules
+    covered = {id(p) for g in groups for p in g.parameters()}
+    assert covered == {id(p) for p in bb.parameters()}  # every weight in exactly one group
 
 
 def test_hf_image_model_from_local_folder(tmp_path):
