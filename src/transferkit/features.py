@@ -48,7 +48,12 @@ def extract_features(
     are read from disk and only the others go through the model."""
     if engine not in ENGINES:
         raise TransferkitError(f"unknown engine '{engine}'", f"use one of {', '.join(ENGINES)}")
+    if batch_size is not None and batch_size < 1:
+        raise TransferkitError(f"batch_size must be >= 1, got {batch_size}",
+                               "leave it unset for the default")
     out = np.empty((len(items), backbone.feature_dim), dtype=np.float32)
+    if len(items) == 0:
+        return out
     todo = np.arange(len(items))
     store = keys = None
     if cache:
@@ -84,7 +89,11 @@ def extract_features(
             bar.update(len(sel))
     STATS["extracted"] += len(todo)
     if store is not None:
-        store.add(keys[todo], out[todo])
+        try:
+            store.add(keys[todo], out[todo])
+        except OSError as exc:  # a read-only or full cache must not cost the features
+            warnings.warn(f"could not write the feature cache ({exc}); features are not "
+                          "cached -- check TRANSFERKIT_CACHE", stacklevel=2)
     return out
 
 
@@ -110,7 +119,7 @@ class FeatureCache:
             try:
                 skeys = np.load(os.path.join(self.root, shard + ".keys.npy"))
                 feats = np.load(os.path.join(self.root, shard + ".feats.npy"), mmap_mode="r")
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):
                 continue  # a damaged shard is ignored and rebuilt by the next extraction
             if feats.shape != (len(skeys), out.shape[1]):
                 continue
@@ -192,9 +201,14 @@ class OnnxRunner:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(
-            str(self.path), opts, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), opts, providers=["CPUExecutionProvider"])
+        except Exception:  # a damaged cached export (e.g. truncated): export it again
+            os.remove(self.path)
+            export_onnx(backbone, self.path)
+            self.session = ort.InferenceSession(
+                str(self.path), opts, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, inputs: dict[str, torch.Tensor]) -> np.ndarray:
@@ -203,8 +217,8 @@ class OnnxRunner:
 
 
 def onnx_model_path(backbone: Backbone) -> os.PathLike:
-    return onnx_cache_dir() / f"{backbone.name.replace(':', '_').replace('/', '_')}-" \
-        f"{backbone.fingerprint()}.onnx"
+    readable = backbone.name.replace(":", "_").replace("/", "_")[-80:]  # long paths fit
+    return onnx_cache_dir() / f"{readable}-{backbone.fingerprint()}.onnx"
 
 
 def export_onnx(backbone: Backbone, path: os.PathLike) -> None:

@@ -7,6 +7,7 @@ and its ordered layer groups (so later strategies can freeze "the first k").
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -92,11 +93,12 @@ class Backbone(nn.Module):
         """A digest of the weights: the loaded file's digest, else a digest of the tensors."""
         if self._digest:
             return self._digest
-        h = []
+        h = hashlib.sha256()
         for key, tensor in sorted(self.state_dict().items()):
-            arr = tensor.detach().cpu().float().numpy()
-            h.append(f"{key}:{arr.shape}:{float(np.float64(arr.sum())):.8e}")
-        return sha256_hex(*h)
+            arr = np.ascontiguousarray(tensor.detach().cpu().float().numpy())
+            h.update(f"{key}:{arr.shape}".encode())
+            h.update(arr.tobytes())
+        return h.hexdigest()
 
     def fingerprint(self) -> str:
         """Identity of (architecture, weights, preprocessing): the feature-cache key prefix."""

@@ -42,12 +42,20 @@ def _offline() -> bool:
 
 
 def _folder_digest(source: str) -> str:
+    """A local model folder's digest: its weights, config and tokenizer files alike (an
+    edited config or tokenizer changes the features, so it must change the cache key)."""
     folder = Path(source)
     if folder.is_dir():
-        weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-        if weights:
-            return sha256_hex(*(file_digest(w) for w in weights))
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+        if any(p.suffix in (".safetensors", ".bin") for p in files):
+            return sha256_hex(*(f"{p.name}:{file_digest(p)}" for p in files))
     return ""
+
+
+def _canonical(source: str) -> str:
+    """A local folder as its absolute path (``hf:m``, ``hf:./m`` and ``hf:/abs/m`` are one
+    model, and a run reloads from any working directory); a hub id unchanged."""
+    return str(Path(source).resolve()) if Path(source).is_dir() else source
 
 
 class HFTextBackbone(Backbone):
@@ -65,7 +73,7 @@ class HFTextBackbone(Backbone):
         tokenizer: Any = None,
     ):
         super().__init__()
-        self.name = name or f"hf:{source}"
+        self.name = name or f"hf:{_canonical(source)}"
         self.source = source
         self.model = model if model is not None else _load_transformers_model(source, "model")
         self.tokenizer = (
@@ -126,7 +134,7 @@ class HFImageBackbone(Backbone):
 
     def __init__(self, source: str, name: str | None = None, model: Any = None):
         super().__init__()
-        self.name = name or f"hf:{source}"
+        self.name = name or f"hf:{_canonical(source)}"
         self.source = source
         self.model = model if model is not None else _load_transformers_model(source, "model")
         cfg = self.model.config

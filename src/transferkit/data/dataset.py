@@ -129,6 +129,8 @@ def infer_modality(X: Any) -> str:
 
 def item_digests(X: Any, modality: str) -> np.ndarray:
     """One hex sha256 per input (file bytes for image paths): feature-cache keys, (N,) S64."""
+    if isinstance(X, np.ndarray) and X.dtype.kind in "US":
+        X = X.tolist()  # strings: texts, or image paths keyed by their files' content
     if isinstance(X, np.ndarray) and X.dtype != object:
         arr = np.ascontiguousarray(X)
         head = f"{arr.dtype}:{arr.shape[1:]}".encode()
@@ -145,8 +147,9 @@ def item_digests(X: Any, modality: str) -> np.ndarray:
             out.append(sha256_hex("text", item))
         elif isinstance(item, np.ndarray):
             out.append(sha256_hex(str(item.dtype), str(item.shape), item.tobytes()))
-        elif type(item).__module__.startswith("PIL"):
-            out.append(sha256_hex(item.mode, str(item.size), item.tobytes()))
+        elif type(item).__module__.startswith("PIL"):  # a palette changes the colours
+            out.append(sha256_hex(item.mode, str(item.size), item.tobytes(),
+                                  repr(item.getpalette()), repr(item.info.get("transparency"))))
         else:
             out.append(sha256_hex(repr(item)))
     return np.array(out, dtype="S64")

@@ -19,7 +19,7 @@ def load_rgb(item: Any) -> Image.Image:
     """One image as an RGB PIL image. ``item``: a path, a PIL image, or a uint8 array
     (H, W) / (H, W, 3) / (H, W, 4)."""
     if isinstance(item, Image.Image):
-        return item.convert("RGB")
+        return _to_rgb(item)
     if isinstance(item, np.ndarray):
         if item.dtype != np.uint8:
             raise TransferkitError(
@@ -31,10 +31,11 @@ def load_rgb(item: Any) -> Image.Image:
         try:
             with Image.open(item) as img:
                 img.load()
-                return img.convert("RGB")
+                return _to_rgb(img)
         except FileNotFoundError as exc:
             raise TransferkitError(f"image file not found: {item}", "check the path") from exc
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+                Image.DecompressionBombError) as exc:
             raise TransferkitError(
                 f"cannot decode image {item} (corrupt or not an image)",
                 "remove or replace that file",
@@ -43,6 +44,16 @@ def load_rgb(item: Any) -> Image.Image:
         f"cannot read an image from a {type(item).__name__}",
         "pass file paths, PIL images or uint8 arrays",
     )
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB, with 16/32-bit integer images (``I;16``, ``I``) scaled to 8 bits first (PIL's
+    own conversion clips them to white)."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    return img.convert("RGB")
 
 
 def prepare_images(
