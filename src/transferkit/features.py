@@ -201,14 +201,16 @@ class OnnxRunner:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        def session() -> Any:
+            return ort.InferenceSession(str(self.path), opts,
+                                        providers=["CPUExecutionProvider"])
+
         try:
-            self.session = ort.InferenceSession(
-                str(self.path), opts, providers=["CPUExecutionProvider"])
+            self.session = session()
         except Exception:  # a damaged cached export (e.g. truncated): export it again
             os.remove(self.path)
             export_onnx(backbone, self.path)
-            self.session = ort.InferenceSession(
-                str(self.path), opts, providers=["CPUExecutionProvider"])
+            self.session = session()
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, inputs: dict[str, torch.Tensor]) -> np.ndarray:
