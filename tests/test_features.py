@@ -160,3 +160,18 @@ def test_weights_digest_sees_permuted_weights(tiny_bert_folder):
         emb = bb.model.embeddings.word_embeddings.weight
         emb[[5, 6]] = emb[[6, 5]].clone()  # same sum, other weights
     assert bb.weights_digest() != before
+
+
+def test_a_failed_extraction_keeps_the_batches_already_done(effnet, tmp_path, isolated_cache):
+    from PIL import Image
+
+    paths = []
+    for i in range(5):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(np.full((32, 32, 3), 40 * i, np.uint8)).save(paths[-1])
+    (tmp_path / "4.png").write_bytes(b"not a png")
+    with pytest.raises(TransferkitError, match="cannot decode image"):
+        extract_features(effnet, paths, batch_size=2)
+    before = features.STATS["extracted"]
+    extract_features(effnet, paths[:4], batch_size=2)
+    assert features.STATS["extracted"] == before  # the first 4 came from the cache

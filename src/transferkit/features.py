@@ -75,25 +75,29 @@ def extract_features(
     def prepare(sel: np.ndarray) -> dict[str, torch.Tensor]:
         return backbone.prepare([items[i] for i in sel])
 
-    # Decoding/tokenising the next batch overlaps with the model on the current one.
-    with (
-        tqdm(total=len(todo), desc=desc, unit="item", disable=_no_progress(progress)) as bar,
-        ThreadPoolExecutor(max_workers=1) as pool,
-    ):
-        pending = pool.submit(prepare, batches[0])
-        for k, sel in enumerate(batches):
-            inputs = pending.result()
-            if k + 1 < len(batches):
-                pending = pool.submit(prepare, batches[k + 1])
-            out[sel] = run(inputs)
-            bar.update(len(sel))
-    STATS["extracted"] += len(todo)
-    if store is not None:
-        try:
-            store.add(keys[todo], out[todo])
-        except OSError as exc:  # a read-only or full cache must not cost the features
-            warnings.warn(f"could not write the feature cache ({exc}); features are not "
-                          "cached -- check TRANSFERKIT_CACHE", stacklevel=2)
+    done = 0  # batches through the model: cached even if a later one fails (or Ctrl-C)
+    try:  # decoding/tokenising the next batch overlaps with the model on the current one
+        with (
+            tqdm(total=len(todo), desc=desc, unit="item",
+                 disable=_no_progress(progress)) as bar,
+            ThreadPoolExecutor(max_workers=1) as pool,
+        ):
+            pending = pool.submit(prepare, batches[0])
+            for k, sel in enumerate(batches):
+                inputs = pending.result()
+                if k + 1 < len(batches):
+                    pending = pool.submit(prepare, batches[k + 1])
+                out[sel] = run(inputs)
+                done += len(sel)
+                bar.update(len(sel))
+    finally:
+        STATS["extracted"] += done
+        if store is not None and done:
+            try:
+                store.add(keys[todo[:done]], out[todo[:done]])
+            except OSError as exc:  # a read-only or full cache must not cost the features
+                warnings.warn(f"could not write the feature cache ({exc}); features are not "
+                              "cached -- check TRANSFERKIT_CACHE", stacklevel=2)
     return out
 
 
