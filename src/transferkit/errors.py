@@ -7,6 +7,8 @@ prints that line and exits non-zero; ``--debug`` shows the traceback.
 
 from __future__ import annotations
 
+import numbers
+
 
 class TransferkitError(ValueError):
     """A problem with the user's input, stated as ``problem -- fix``."""
@@ -21,3 +23,11 @@ def check(condition: bool, problem: str, fix: str | None = None) -> None:
     """Raise :class:`TransferkitError` unless ``condition`` holds."""
     if not condition:
         raise TransferkitError(problem, fix)
+
+
+def check_int(name: str, value: object, minimum: int, example: int) -> None:
+    """One line unless ``value`` is an integer (not a bool) >= ``minimum``."""
+    check(isinstance(value, numbers.Integral) and not isinstance(value, bool)
+          and value >= minimum, f"{name} must be "
+          + ("a positive integer" if minimum == 1 else f"an integer >= {minimum}")
+          + f", got {value!r}", f"use e.g. {name}={example}")

@@ -56,8 +56,9 @@ def extract_features(
         return out
     todo = np.arange(len(items))
     store = keys = None
+    fingerprint = backbone.fingerprint()  # once: a trained backbone's hashes all its weights
     if cache:
-        store = FeatureCache(cache_dir() / "features" / backbone.fingerprint())
+        store = FeatureCache(cache_dir() / "features" / fingerprint)
         keys = item_digests(items, backbone.modality)
         found = store.lookup(keys, out)
         todo = np.flatnonzero(~found)
@@ -65,7 +66,7 @@ def extract_features(
         if len(todo) == 0:
             log.info("all %d features loaded from cache", len(items))
             return out
-    run = _engine(backbone, engine)
+    run = _engine(backbone, engine, fingerprint)
     bs = batch_size or (16 if backbone.modality == "image" else 64)
     if backbone.modality == "text":
         todo = todo[_length_order([items[i] for i in todo])]  # little padding per batch
@@ -160,13 +161,13 @@ def _length_order(items: Sequence[Any]) -> np.ndarray:
 _SESSIONS: dict[str, OnnxRunner] = {}
 
 
-def _engine(backbone: Backbone, engine: str) -> Callable[[dict[str, torch.Tensor]], np.ndarray]:
+def _engine(backbone: Backbone, engine: str, fingerprint: str
+            ) -> Callable[[dict[str, torch.Tensor]], np.ndarray]:
     """The runner for ``backbone``; ONNX sessions are built once per process and fingerprint."""
     if engine == "onnx" or (engine == "auto" and backbone.onnx_exportable and _has_ort()):
-        key = backbone.fingerprint()
-        if key not in _SESSIONS:
-            _SESSIONS[key] = OnnxRunner(backbone)
-        return _SESSIONS[key]
+        if fingerprint not in _SESSIONS:
+            _SESSIONS[fingerprint] = OnnxRunner(backbone)
+        return _SESSIONS[fingerprint]
     return TorchRunner(backbone)
 
 

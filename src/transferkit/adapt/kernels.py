@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from transferkit.errors import TransferkitError, check
+from transferkit.errors import TransferkitError, check, check_int
 
 KERNELS = ("linear", "rbf")
 APPROXIMATIONS = ("auto", "exact", "nystroem", "rff")
@@ -147,6 +147,8 @@ class KernelFeatures:
         self.n_features_in_ = X.shape[1]
         self.mode_ = resolve_mode(self.kernel, self.approx, n if n_total is None else n_total,
                                   self.max_exact)
+        if self.mode_ in ("nystroem", "rff"):  # before the bandwidth: its sample needs some
+            check_int("n_landmarks", self.n_components, 1, 500)
         check(self.mode_ != "exact" or n_total in (None, n),
               "the exact kernel map needs all samples at fit time")
         rng = np.random.default_rng(self.random_state)
@@ -156,17 +158,12 @@ class KernelFeatures:
         if self.mode_ == "exact":
             self.X_fit_ = X
         elif self.mode_ == "nystroem":
-            check(int(self.n_components) >= 1,
-                  f"{self.n_components} landmarks for the Nystroem kernel map",
-                  "use n_landmarks >= 1 (default 500)")
             m = min(self.n_components, n)
             self.landmarks_ = X[np.sort(rng.choice(n, size=m, replace=False))]
             K_ll = kernel_matrix(self.landmarks_, self.landmarks_, self.kernel,
                                  getattr(self, "gamma_", None))
             self.normalizer_ = _inverse_sqrt_psd(K_ll)
         elif self.mode_ == "rff":
-            check(int(self.n_components) >= 1,
-                  f"{self.n_components} random Fourier features", "use n_landmarks >= 1")
             check(self.kernel == "rbf", "random Fourier features exist only for the rbf kernel",
                   "use approx='nystroem' for other kernels")
             d = X.shape[1]

@@ -78,7 +78,6 @@ def load_backbone(name: str | Backbone) -> Backbone:
     ``torchvision:…``, ``file:…``) to a loaded :class:`Backbone` in eval mode."""
     if isinstance(name, Backbone):
         return name
-    load_name = name
     if name in _NAMED:
         loader, info = _NAMED[name]
         backbone = loader()
@@ -89,14 +88,13 @@ def load_backbone(name: str | Backbone) -> Backbone:
                                    f"write {scheme}:<name or path>")
         loader, info = _SCHEMES[scheme]
         backbone = loader(arg)
-        if scheme in ("file", "hf") and Path(arg).exists():  # reloadable from any folder
-            load_name = f"{scheme}:{Path(arg).resolve()}"
+        if scheme == "file":  # its weights come from there: reload by the absolute path
+            backbone.load_name = f"file:{Path(arg).resolve()}"
     else:
         known = ", ".join(sorted(_NAMED)) + ", " + ", ".join(f"{s}:<…>" for s in sorted(_SCHEMES))
         raise TransferkitError(
             f"unknown backbone '{name}'", f"use one of: {known} (see `transferkit backbones`)"
         )
-    backbone.load_name = load_name
     return backbone.eval()
 
 

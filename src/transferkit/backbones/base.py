@@ -71,8 +71,8 @@ class Backbone(nn.Module):
     arch_version: str = "1"
     #: Digest of the weights file the backbone was loaded from ("" = hash the tensors).
     _digest: str = ""
-    #: The name :func:`transferkit.backbones.load_backbone` resolved (e.g. ``file:/abs/run``),
-    #: which reloads these weights; "" = :attr:`name`.
+    #: The name that reloads these weights when :attr:`name` does not (``file:/abs/run``:
+    #: :attr:`name` is then the architecture's); "" = :attr:`name`.
     load_name: str = ""
 
     @property

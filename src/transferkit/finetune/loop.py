@@ -308,7 +308,8 @@ class Trainer:
     def setup(self, train_items: Sequence[Any], train_codes: np.ndarray) -> None:
         """Build optimizer, scheduler and loader (and wrap them with Accelerate)."""
         cfg = self.config
-        self._data_digest = data_digest(train_items, np.asarray(train_codes))
+        self._data_digest = (data_digest(train_items, np.asarray(train_codes))
+                             if self.checkpoint_dir is not None else None)  # only to resume
         loader = self._loader(train_items, np.asarray(train_codes), train=True)
         self.sampler = loader.sampler
         if self._domain_loss is not None:  # its discriminator/critic lives with the model

@@ -113,8 +113,6 @@ class TCA(FeatureAdapter):
         """Feature matrix ``F (ns + nt, p)`` of the pooled training samples."""
         check_kernel(self.kernel, self.approx)
         check(self.reg > 0, f"reg must be > 0, got {self.reg}", "use e.g. reg=1.0")
-        check(int(self.n_landmarks) >= 1, f"n_landmarks must be >= 1, got {self.n_landmarks}",
-              "use e.g. n_landmarks=500")
         Xs = self._prepare(Xs, "Xs")
         Xt = self._prepare(Xt, "Xt")
         n = Xs.shape[0] + Xt.shape[0]

@@ -12,7 +12,7 @@ from transferkit.adapt.base import (
     odds_to_weights,
     register,
 )
-from transferkit.errors import check
+from transferkit.errors import check, check_int
 
 
 @register("discriminative")
@@ -36,8 +36,7 @@ class DiscriminativeWeighting(InstanceAdapter):
     def _fit_weights(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:
         check(self.clip is None or self.clip > 1, f"clip must be > 1, got {self.clip}",
               "use clip=10 or None")
-        check(isinstance(self.cv, int | np.integer) and self.cv >= 2,
-              f"cv must be an integer >= 2, got {self.cv!r}", "use e.g. cv=5")
+        check_int("cv", self.cv, 2, 5)
         p_s, _ = domain_target_probability(Xs, Xt, self.domain_classifier, cv=int(self.cv),
                                            random_state=self.random_state)
         return odds_to_weights(p_s, Xs.shape[0], Xt.shape[0], self.clip)

@@ -9,7 +9,7 @@ from sklearn.model_selection import KFold
 
 from transferkit.adapt.base import InstanceAdapter, register
 from transferkit.adapt.kernels import kernel_matrix, median_gamma, pooled_subsample
-from transferkit.errors import TransferkitError, check
+from transferkit.errors import TransferkitError, check, check_int
 
 
 def fit_kliep_alpha(K_t: np.ndarray, k_s: np.ndarray, max_iter: int = 2000,
@@ -97,14 +97,9 @@ class KLIEP(InstanceAdapter):
         return float(np.mean(scores))
 
     def _fit_weights(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:
-        check(isinstance(self.n_centers, int | np.integer) and self.n_centers >= 1,
-              f"n_centers must be a positive integer, got {self.n_centers!r}",
-              "use e.g. n_centers=100")
-        check(isinstance(self.cv, int | np.integer) and self.cv >= 2,
-              f"cv must be an integer >= 2, got {self.cv!r}", "use e.g. cv=5")
-        check(isinstance(self.max_iter, int | np.integer) and self.max_iter >= 1,
-              f"max_iter must be a positive integer, got {self.max_iter!r}",
-              "use e.g. max_iter=2000")
+        check_int("n_centers", self.n_centers, 1, 100)
+        check_int("cv", self.cv, 2, 5)
+        check_int("max_iter", self.max_iter, 1, 2000)
         if isinstance(self.gamma, str):
             check(self.gamma == "lcv", f"gamma must be a float or 'lcv', got {self.gamma!r}",
                   "use gamma='lcv' (default) or a positive number")

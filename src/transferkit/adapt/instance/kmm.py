@@ -115,8 +115,6 @@ class KMM(InstanceAdapter):
               "use B=1000 as in the paper")
         check(eps >= 0, f"eps must be >= 0, got {eps}", "leave eps=None for the paper's value")
         check(self.reg >= 0, f"reg must be >= 0, got {self.reg}", "use reg=1.0 (or 0)")
-        check(int(self.n_landmarks) >= 1, f"n_landmarks must be >= 1, got {self.n_landmarks}",
-              "use e.g. n_landmarks=500")
         gram, k_t, self.kernel_mode_ = source_target_gram(
             Xs, Xt, self.kernel, self.gamma, self.approx, self.max_exact, self.n_landmarks,
             self.random_state)
