@@ -122,7 +122,7 @@ def test_text_table_fit_then_predict_lines_and_table(sentiment_texts, tmp_path, 
     pd.DataFrame({"review": ["great fun"]}).to_csv(tmp_path / "new.csv", index=False)
     capsys.readouterr()
     run_cli("predict", out, tmp_path / "new.csv", "--text-column", "review")
-    assert capsys.readouterr().out.splitlines()[1].startswith("0,pos,")
+    assert capsys.readouterr().out.splitlines()[1].startswith("great fun,pos,")  # the text
 
 
 def test_a_foreign_ckpt_folder_beside_out_is_never_deleted(image_folder, tmp_path, capsys,

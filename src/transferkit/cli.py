@@ -409,6 +409,12 @@ def _adapt_data(args: argparse.Namespace):
     return source, target, test
 
 
+def _show(caught: list[warnings.WarningMessage]) -> None:
+    """Show warnings recorded by ``warnings.catch_warnings(record=True)``, each once."""
+    for w in {(str(w.message), w.category): w for w in caught}.values():
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def _adapt_shallow(args: argparse.Namespace) -> int:
     """``transferkit adapt --method coral|tca|...``: a shallow method on feature arrays (or on
     frozen pretrained features of images/text), beside the same classifier without it."""
@@ -456,13 +462,17 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
         features[1:] = [zscore(X, features[1]) for X in features[1:]]
         where += ", z-scored per domain"
     Xs, Xt = features[0], features[1]
-    try:
-        baseline = model.source_only_estimator()
-        model.fit(Xs, source.y, Xt)
+    try:  # the data's warnings are shown once the parameters proved valid, not before the error
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            baseline = model.source_only_estimator()
+            model.fit(Xs, source.y, Xt)
     except (TypeError, ValueError) as exc:  # not TransferkitError: a parameter's value
         if not params or isinstance(exc, TransferkitError):
+            _show(caught)
             raise
         raise bad_params(exc) from exc
+    _show(caught)
     baseline.fit(Xs, source.y)
     print(f"source: {args.source} ({len(source)} labelled); target: {args.target} "
           f"({len(target)} samples, labels unused); {where}; {args.method} with "
@@ -506,7 +516,9 @@ def _read_inputs(path: str, args: argparse.Namespace, modality: str):
     if p.suffix.lower() in (".csv", ".tsv", ".parquet", ".pq"):
         ds = load_table(p, label_column=None, text_column=args.text_column,
                         image_column=args.image_column)
-        return ds.X, [str(i) for i in range(len(ds))]
+        if ds.modality in ("text", "image"):  # the text itself, or the image's path
+            return ds.X, [str(x) for x in ds.X]
+        return ds.X, [str(i) for i in range(len(ds))]  # a feature row: its row number
     if modality != "text":
         raise TransferkitError(
             f"{p.name} is not an image or a table, but the model takes {modality} inputs",

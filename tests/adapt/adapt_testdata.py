@@ -9,6 +9,7 @@ import numpy as np
 from conftest import shared_path
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
 
 from transferkit.adapt import datasets
 
@@ -90,3 +91,35 @@ class SpyClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return np.full(len(X), self.majority_)
+
+
+def related_tasks(n_source: int = 2000, n_target: int = 400, n_features: int = 10,
+                  n_classes: int = 3, angle: float = 0.6, seed: int = 0):
+    """Two related labelling rules on the same inputs: ``y = argmax(x @ M)`` with the target's
+    ``M`` the source's rotated by ``angle`` radians in the plane of features 0 and 1 (a
+    concept shift, for the methods that get a few labelled target samples)."""
+    rng = np.random.default_rng(seed)
+    M = rng.normal(size=(n_features, n_classes))
+    c, s = np.cos(angle), np.sin(angle)
+    R = np.eye(n_features)
+    R[:2, :2] = [[c, -s], [s, c]]
+    Xs, Xt = rng.normal(size=(n_source, n_features)), rng.normal(size=(n_target, n_features))
+    return Xs, np.argmax(Xs @ M, 1), Xt, np.argmax(Xt @ (R @ M), 1)
+
+
+def few_labels(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
+    """Boolean mask ``(n,)`` of ``per_class`` random samples of each class of ``y``."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        mask[rng.choice(np.nonzero(y == c)[0], per_class, replace=False)] = True
+    return mask
+
+
+def few_label_baselines(Xs, ys, Xl, yl, Xu, yu) -> dict[str, float]:
+    """Accuracy on ``Xu`` of logistic regression trained on the source alone, on the labelled
+    target samples ``Xl`` alone, and on both pooled."""
+    lr = LogisticRegression(max_iter=1000)
+    return {"source only": lr.fit(Xs, ys).score(Xu, yu),
+            "target only": lr.fit(Xl, yl).score(Xu, yu),
+            "pooled": lr.fit(np.vstack([Xs, Xl]), np.r_[ys, yl]).score(Xu, yu)}

@@ -25,6 +25,8 @@ from transferkit.adapt import (
     FeatureAdapter,
     InstanceAdapter,
     InstanceSelection,
+    MultiTask,
+    RegularTransfer,
     TrAdaBoost,
     get_adapter,
     register,
@@ -34,6 +36,7 @@ from transferkit.errors import TransferkitError
 UNSUPERVISED = [CORAL, TCA, SA, JDA, GFK, EasyTL, MEDA, KMM, KLIEP, DiscriminativeWeighting,
                 InstanceSelection]
 WITH_ESTIMATOR = [cls for cls in UNSUPERVISED if cls is not MEDA]  # MEDA has its own classifier
+FEW_LABELLED = [TrAdaBoost, RegularTransfer, MultiTask]  # fit(Xs, ys, Xt, yt=yt)
 SMALL = {TCA: {"n_components": 2}, JDA: {"n_components": 2, "n_iter": 2},
          SA: {"n_components": 2}, KLIEP: {"cv": 2}, GFK: {"n_components": 2},
          MEDA: {"n_components": 2, "n_iter": 2}}
@@ -51,7 +54,8 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 
 def test_registry_maps_every_exported_method():
     assert set(ADAPTERS) == {"coral", "tca", "sa", "jda", "gfk", "easytl", "meda", "kmm",
-                             "kliep", "discriminative", "tradaboost", "selection"}
+                             "kliep", "discriminative", "tradaboost", "selection",
+                             "regular-transfer", "multitask"}
     assert get_adapter("CORAL") is CORAL
     with pytest.raises(TransferkitError) as exc:
         get_adapter("nope")
@@ -63,7 +67,7 @@ def test_register_refuses_a_taken_name():
         register("coral")(type("Other", (FeatureAdapter,), {}))
 
 
-@pytest.mark.parametrize("cls", WITH_ESTIMATOR + [TrAdaBoost])
+@pytest.mark.parametrize("cls", WITH_ESTIMATOR + FEW_LABELLED)
 def test_params_roundtrip_through_clone(cls):
     est = make(cls)
     params = est.get_params()
@@ -108,12 +112,20 @@ def test_target_labels_are_refused(cls):
     assert "target labels" in one_line(exc)
 
 
-def test_tradaboost_requires_target_labels():
+@pytest.mark.parametrize("cls", FEW_LABELLED)
+def test_few_labelled_target_methods_require_target_labels_of_source_classes(cls):
     Xs, ys, Xt, yt = toy_shift()
     with pytest.raises(TransferkitError) as exc:
-        TrAdaBoost().fit(Xs, ys, Xt)
+        cls().fit(Xs, ys, Xt)
     assert "yt=" in one_line(exc)
-    assert TrAdaBoost(n_estimators=4).fit(Xs, ys, Xt[:20], yt=yt[:20]).score(Xt, yt) > 0.6
+    with pytest.raises(TransferkitError) as exc:
+        cls().fit(Xs, ys, Xt[:20], yt=yt[:19])
+    assert "19 labels for 20 samples" in one_line(exc)
+    with pytest.raises(TransferkitError) as exc:
+        cls().fit(Xs, ys, Xt[:20], yt=np.r_[yt[:19], 7])
+    assert "never occur in ys" in one_line(exc)
+    model = cls().fit(Xs, ys, Xt[:20], yt=yt[:20])
+    assert model.score(Xt, yt) > 0.6 and model.predict_proba(Xt).shape == (len(Xt), 2)
 
 
 @pytest.mark.parametrize("cls", UNSUPERVISED)

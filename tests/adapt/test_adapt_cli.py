@@ -77,6 +77,22 @@ def test_bad_input_is_one_line_exit_2(files, capsys, args, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
+def test_a_bad_params_value_is_the_only_line_the_data_warning_waits_for_a_valid_fit(
+        tmp_path, capsys):
+    Xs, ys, Xt, _ = toy_shift()
+    Xs[:, 0] = Xt[:, 0] = 1.0  # constant in both domains: a data warning when the fit runs
+    np.savez(tmp_path / "s.npz", X=Xs, y=ys)
+    np.savez(tmp_path / "t.npz", X=Xt)
+    run = ["--quiet", "adapt", "--source", str(tmp_path / "s.npz"), "--target",
+           str(tmp_path / "t.npz"), "--method", "tca"]
+    assert main([*run, "--params", '{"n_components": "a"}']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: bad --params for tca") and err.count("\n") == 1, err
+    assert main([*run, "--params", '{"n_components": 2}']) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: 1 feature column(s) are constant") and err.count("\n") == 1
+
+
 def test_a_foreign_out_folder_is_left_alone(files, capsys):
     out = files / "mine"
     out.mkdir()

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from adapt_testdata import SpyClassifier, digits, toy_shift
+from adapt_testdata import SpyClassifier, digits, few_labels, toy_shift
 from sklearn.svm import LinearSVC
 
 from transferkit.adapt import TrAdaBoost
-
-
-def few_labels(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    mask = np.zeros(len(y), dtype=bool)
-    for c in np.unique(y):
-        mask[rng.choice(np.nonzero(y == c)[0], per_class, replace=False)] = True
-    return mask
 
 
 def test_weights_reach_each_round_and_second_half_votes():

@@ -2,7 +2,8 @@
 
 Every adapter is fitted as ``fit(Xs, ys, Xt)`` on labelled source and unlabelled target
 features, then used like a classifier (``predict``, ``predict_proba``, ``score``) on target
-samples. Feature-based adapters also ``transform``; instance-based ones expose ``weights_``.
+samples. Feature-based adapters also ``transform``; instance-based ones expose ``weights_``;
+parameter-based ones (and TrAdaBoost) also take a few labelled target samples, ``yt=``.
 ``ADAPTERS`` maps a lower-case name to each class, e.g. ``ADAPTERS["coral"]``.
 """
 
@@ -32,6 +33,7 @@ from transferkit.adapt.instance import (
     InstanceSelection,
     TrAdaBoost,
 )
+from transferkit.adapt.parameter import MultiTask, RegularTransfer
 from transferkit.adapt.validation import (
     DEFAULT_SELECTOR,
     SELECTORS,
@@ -56,6 +58,8 @@ __all__ = [
     "KMM",
     "LabelFreeSearch",
     "MEDA",
+    "MultiTask",
+    "RegularTransfer",
     "SA",
     "SELECTORS",
     "TCA",

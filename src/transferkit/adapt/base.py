@@ -7,8 +7,9 @@ Every method is a scikit-learn style estimator fitted with ``fit(Xs, ys, Xt)`` w
 * ``Xt``: *unlabelled* target features, shape ``(n_target, n_features)``.
 
 Target labels are never accepted positionally: only methods that really use a few labelled
-target samples (TrAdaBoost) take them, as the keyword ``yt=``. Anything else raises a
-:class:`~transferkit.errors.TransferkitError` so that a label leak cannot pass silently.
+target samples (TrAdaBoost, RegularTransfer, MultiTask) take them, as the keyword ``yt=``.
+Anything else raises a :class:`~transferkit.errors.TransferkitError` so that a label leak
+cannot pass silently.
 """
 
 from __future__ import annotations
@@ -294,19 +295,23 @@ class BaseAdapter(ClassifierMixin, BaseEstimator):
             raise TransferkitError(
                 f"{name}.fit got {len(extra)} extra positional argument(s); target labels are "
                 "never taken positionally",
-                "call fit(Xs, ys, Xt); only TrAdaBoost takes labelled target data, as "
-                "fit(Xs, ys, Xt, yt=yt)",
+                "call fit(Xs, ys, Xt); only the few-labelled-target methods (TrAdaBoost, "
+                "RegularTransfer, MultiTask) take target labels, as fit(Xs, ys, Xt, yt=yt)",
             )
         if yt is not None and not self.uses_target_labels:
             raise TransferkitError(
                 f"{name} is unsupervised on the target and must not see target labels (yt)",
-                "drop yt=..., or use TrAdaBoost for a few labelled target samples",
+                "drop yt=..., or use TrAdaBoost, RegularTransfer or MultiTask for a few "
+                "labelled target samples",
             )
         Xs, ys, Xt = check_domains(Xs, ys, Xt)
         if self.uses_target_labels:
             check(yt is not None, f"{name} needs labels for the target samples",
                   "call fit(Xs, ys, Xt, yt=yt) with a few labelled target samples")
             yt = as_labels(yt, Xt.shape[0], "yt (target labels)")
+            check(bool(np.isin(yt, np.unique(ys)).all()),
+                  "yt contains classes that never occur in ys",
+                  "label target samples with source classes only")
         self.classes_ = np.unique(ys)
         self.n_features_in_ = Xs.shape[1]
         self._fit(Xs, ys, Xt, yt)

@@ -53,9 +53,6 @@ class TrAdaBoost(InstanceAdapter):
     def _fit(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: Any) -> None:
         N = int(self.n_estimators)
         check(N >= 2, f"n_estimators must be >= 2, got {N}", "use e.g. n_estimators=20")
-        check(bool(np.isin(yt, self.classes_).all()),
-              "yt contains classes that never occur in ys", "label target samples with "
-              "source classes only")
         require_sample_weight(self._make_estimator(), "TrAdaBoost")
         ns = Xs.shape[0]
         X, y = np.vstack([Xs, Xt]), np.r_[ys, yt]

@@ -1,0 +1,149 @@
+"""Regularised transfer (Chelba & Acero, EMNLP 2004): a target logistic regression whose
+weights are pulled towards the source model's -- a Gaussian prior centred on them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit, log_softmax, softmax
+from sklearn.model_selection import StratifiedKFold
+
+from transferkit.adapt.base import BaseAdapter, register
+from transferkit.errors import check, check_int
+
+
+def _probabilities(Z: np.ndarray) -> np.ndarray:
+    """Logits ``(n, k)`` -> class probabilities ``(n, n_classes)``; ``k == 1`` is binary."""
+    if Z.shape[1] == 1:
+        p = expit(Z[:, 0])
+        return np.c_[1.0 - p, p]
+    return softmax(Z, axis=1)
+
+
+class LinearModel:
+    """A fitted linear classifier ``(W (k, d), b (k,))`` over ``classes`` (``k = 1``: binary,
+    as scikit-learn's ``coef_``)."""
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray) -> None:
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.classes_ = classes
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        Z = X @ self.coef_.T + self.intercept_
+        return Z[:, 0] if Z.shape[1] == 1 else Z
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return _probabilities(X @ self.coef_.T + self.intercept_)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def fit_towards(
+    X: np.ndarray, codes: np.ndarray, coef0: np.ndarray, intercept0: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Minimise ``sum_i CE(x_i, y_i) + alpha/2 * ||W - W0||^2`` over ``(W (k, d), b (k,))``.
+
+    ``codes (n,)`` index the classes; ``k == 1`` is binary (logistic loss on class 1), else
+    softmax cross-entropy. The intercept is not penalised (as in scikit-learn). Starts at
+    ``(W0, b0)``; ``alpha = 0`` is plain maximum likelihood.
+    """
+    k, d = coef0.shape
+    Y = (codes == 1).astype(np.float64)[:, None] if k == 1 else np.eye(k)[codes]
+
+    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        W, b = theta[: k * d].reshape(k, d), theta[k * d:]
+        Z = X @ W.T + b
+        if k == 1:  # log(1 + e^z) - y z, stably
+            loss = float(np.sum(np.logaddexp(0.0, Z) - Y * Z))
+            R = expit(Z) - Y
+        else:
+            loss = float(-np.sum(Y * log_softmax(Z, axis=1)))
+            R = softmax(Z, axis=1) - Y
+        diff = W - coef0
+        loss += 0.5 * alpha * float(np.sum(diff * diff))
+        return loss, np.r_[(R.T @ X + alpha * diff).ravel(), R.sum(0)]
+
+    start = np.r_[coef0.ravel(), intercept0]
+    result = minimize(loss_grad, start, jac=True, method="L-BFGS-B",
+                      options={"maxiter": 1000})
+    return result.x[: k * d].reshape(k, d), result.x[k * d:]
+
+
+#: the candidates of ``alpha="auto"``
+ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 7))
+
+
+def choose_alpha(
+    X: np.ndarray, codes: np.ndarray, coef0: np.ndarray, intercept0: np.ndarray, cv: int
+) -> tuple[float, dict[float, float]]:
+    """The ``alpha`` of :data:`ALPHAS` with the lowest held-out log-loss in a stratified
+    ``cv``-fold split of the labelled target samples ``X (n, d)``, ``codes (n,)``; returns it
+    and every candidate's mean log-loss (ties go to the larger alpha: closer to the source)."""
+    counts = np.bincount(codes)
+    n_splits = int(min(cv, counts[counts > 0].min()))
+    check(n_splits >= 2, f"alpha='auto' needs at least 2 labelled target samples of each class "
+          f"given, got {counts[counts > 0].min()}",
+          "label more target samples, or pass a number, e.g. alpha=1.0")
+    folds = list(StratifiedKFold(n_splits, shuffle=True, random_state=0).split(X, codes))
+    losses = {}
+    for alpha in ALPHAS:
+        nll = []
+        for train, held in folds:
+            W, b = fit_towards(X[train], codes[train], coef0, intercept0, alpha)
+            p = _probabilities(X[held] @ W.T + b)[np.arange(held.size), codes[held]]
+            nll.append(-np.mean(np.log(np.clip(p, 1e-12, None))))
+        losses[alpha] = float(np.mean(nll))
+    best = min(losses.values())
+    return max(a for a, v in losses.items() if v <= best + 1e-12), losses
+
+
+@register("regular-transfer")
+class RegularTransfer(BaseAdapter):
+    """Logistic regression on a few labelled target samples, regularised towards the source
+    model: ``fit(Xs, ys, Xt, yt=yt)``.
+
+    The source model ``estimator`` (default ``LogisticRegression``; anything fitted with
+    ``coef_`` and ``intercept_``) is fitted on the source; then the target model minimises
+    the target cross-entropy ``+ alpha/2 * ||W - W_source||^2``. Large ``alpha`` keeps the
+    source model, ``alpha -> 0`` is a target-only fit. ``alpha="auto"`` (default) picks it
+    from :data:`ALPHAS` by ``cv``-fold cross-validation on the labelled target samples
+    (``alpha_``, ``cv_losses_``). ``source_estimator_`` is the source model; ``estimator_``
+    (a :class:`LinearModel`) the adapted one.
+    """
+
+    uses_target_labels = True
+
+    def __init__(self, estimator: Any = None, alpha: float | str = "auto", cv: int = 5) -> None:
+        self.estimator = estimator
+        self.alpha = alpha
+        self.cv = cv
+
+    def _fit(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: Any) -> None:
+        alpha = self.alpha
+        check(alpha == "auto" or (isinstance(alpha, int | float) and not isinstance(alpha, bool)
+                                  and np.isfinite(alpha) and alpha >= 0),
+              f"alpha must be 'auto' or a finite number >= 0, got {alpha!r}",
+              "use alpha='auto' (cross-validated on the labelled target samples) or e.g. "
+              "alpha=1.0 (larger: closer to the source model)")
+        check_int("cv", self.cv, 2, 5)
+        source = self._make_estimator().fit(Xs, ys)
+        coef = np.asarray(getattr(source, "coef_", None), dtype=np.float64)
+        check(coef.ndim == 2 and coef.shape[1] == Xs.shape[1]
+              and coef.shape[0] == (1 if self.classes_.size == 2 else self.classes_.size)
+              and np.array_equal(getattr(source, "classes_", None), self.classes_),
+              f"{type(source).__name__} has no linear coef_ (n_classes, n_features) to start "
+              "from", "use a linear classifier such as LogisticRegression as the estimator")
+        intercept = np.broadcast_to(np.asarray(source.intercept_, dtype=np.float64),
+                                    (coef.shape[0],)).copy()
+        codes = np.searchsorted(self.classes_, yt)
+        self.cv_losses_ = {}
+        if alpha == "auto":
+            alpha, self.cv_losses_ = choose_alpha(Xt, codes, coef, intercept, int(self.cv))
+        self.alpha_ = float(alpha)
+        W, b = fit_towards(Xt, codes, coef, intercept, self.alpha_)
+        self.source_estimator_ = source
+        self.estimator_ = LinearModel(W, b, self.classes_)
