@@ -7,6 +7,7 @@ prints that line and exits non-zero; ``--debug`` shows the traceback.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 
@@ -31,3 +32,9 @@ def check_int(name: str, value: object, minimum: int, example: int) -> None:
           and value >= minimum, f"{name} must be "
           + ("a positive integer" if minimum == 1 else f"an integer >= {minimum}")
           + f", got {value!r}", f"use e.g. {name}={example}")
+
+
+def is_finite_number(value: object) -> bool:
+    """Whether ``value`` is a finite real number (Python or numpy), not a bool."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))

@@ -38,6 +38,7 @@ def test_any_classifier_and_one_line_errors():
     model = MultiTask(LinearSVC()).fit(Xs, ys, Xt[:30], yt=yt[:30])
     assert isinstance(model.estimator_, LinearSVC) and model.estimator_.coef_.shape == (3, 30)
     assert not hasattr(model, "predict_proba")
+    assert MultiTask(shared=np.float32(2)).fit(Xs, ys, Xt[:30], yt=yt[:30]).shared_ == 2.0
     for bad in (0.0, -1.0, float("nan"), "x"):
         with pytest.raises(TransferkitError, match="shared must be a finite number > 0"):
             MultiTask(shared=bad).fit(Xs, ys, Xt[:30], yt=yt[:30])

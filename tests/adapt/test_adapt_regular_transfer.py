@@ -15,13 +15,14 @@ from transferkit.errors import TransferkitError
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
-def test_a_zero_prior_is_scikit_learns_l2_logistic_regression(n_classes):
+def test_a_prior_at_zero_is_scikit_learns_l2_logistic_regression(n_classes):
     Xs, ys, _, _ = related_tasks(n_source=300, n_classes=n_classes)
-    ref = LogisticRegression(C=0.5, tol=1e-10, max_iter=5000).fit(Xs, ys)
+    X1 = np.c_[Xs, np.ones(len(Xs))]  # the intercept as a penalised column, as fit_towards does
+    ref = LogisticRegression(C=0.5, fit_intercept=False, tol=1e-10, max_iter=5000).fit(X1, ys)
     k = 1 if n_classes == 2 else n_classes
-    W, b = fit_towards(Xs, ys, np.zeros((k, Xs.shape[1])), np.zeros(k), alpha=1 / 0.5)
-    np.testing.assert_allclose(W, ref.coef_, atol=1e-4)
-    np.testing.assert_allclose(b, ref.intercept_, atol=1e-4)
+    W, b, converged = fit_towards(Xs, ys, np.zeros((k, Xs.shape[1])), np.zeros(k), 1 / 0.5)
+    assert converged
+    np.testing.assert_allclose(np.c_[W, b], ref.coef_, atol=1e-4)
 
 
 def test_a_large_alpha_keeps_the_source_model_and_a_small_one_fits_the_target():
@@ -54,19 +55,35 @@ def test_auto_alpha_is_cross_validated_on_the_labelled_target_samples():
     assert RegularTransfer(alpha=0.5).fit(Xs, ys, Xt[:30], yt=yt[:30]).alpha_ == 0.5
 
 
-def test_binary_decision_function_and_target_classes_a_subset_of_the_source():
+def test_binary_decision_function_and_string_labels():
     Xs, ys, Xt, yt = related_tasks(n_classes=2)
-    model = RegularTransfer(alpha=1.0).fit(Xs, ys, Xt[:20], yt=yt[:20])
+    names = np.array(["no", "yes"])
+    model = RegularTransfer(alpha=1.0).fit(Xs, names[ys], Xt[:20], yt=names[yt[:20]])
     assert model.estimator_.decision_function(Xt).shape == (len(Xt),)
-    Xs3, ys3, Xt3, yt3 = related_tasks(n_classes=3)
-    few = np.isin(yt3, [0, 1])  # the labelled target samples show two of the three classes
-    model = RegularTransfer(alpha=1.0).fit(Xs3, ys3, Xt3[few][:20], yt=yt3[few][:20])
-    assert model.predict_proba(Xt3).shape == (len(Xt3), 3)
+    proba = model.predict_proba(Xt)
+    assert (names[proba.argmax(1)] == model.predict(Xt)).all() and model.score(Xt, names[yt]) > 0.8
+
+
+@pytest.mark.parametrize("n_classes, shown", [(3, [0, 1]), (2, [1])])
+def test_a_class_no_target_sample_shows_keeps_the_source_models_view(n_classes, shown):
+    Xs, ys, Xt, yt = related_tasks(n_classes=n_classes, angle=0.0)  # no shift at all
+    few = np.flatnonzero(np.isin(yt, shown))[:20]
+    unseen = ~np.isin(yt, shown)
+    source = LogisticRegression(max_iter=1000).fit(Xs, ys)
+    for alpha in (1.0, "auto") if len(shown) > 1 else (1.0,):
+        model = RegularTransfer(alpha=alpha).fit(Xs, ys, Xt[few], yt=yt[few])
+        assert model.score(Xt[unseen], yt[unseen]) > source.score(Xt[unseen], yt[unseen]) - 0.1
+    if len(shown) == 1:  # cross-validation cannot score one class against the others
+        with pytest.raises(TransferkitError, match="at least 2 classes"):
+            RegularTransfer().fit(Xs, ys, Xt[few], yt=yt[few])
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"alpha": -1.0}, "alpha must be 'auto' or a finite number >= 0"),
+    ({"alpha": -1.0}, "alpha must be 'auto' or a finite number > 0"),
+    ({"alpha": 0.0}, "alpha must be 'auto' or a finite number > 0"),
     ({"alpha": "big"}, "alpha must be 'auto'"),
+    ({"alpha": np.array([1.0, 2.0])}, "alpha must be 'auto'"),
+    ({"alpha": True}, "alpha must be 'auto'"),
     ({"cv": 1}, "cv must be an integer >= 2"),
     ({"estimator": KNeighborsClassifier()}, "has no linear coef_"),
 ])
@@ -75,6 +92,12 @@ def test_bad_parameters_are_one_line(kwargs, message):
     with pytest.raises(TransferkitError) as exc:
         RegularTransfer(**kwargs).fit(Xs, ys, Xt[:30], yt=yt[:30])
     assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_numpy_numbers_are_numbers():
+    Xs, ys, Xt, yt = related_tasks()
+    for alpha in (np.float32(1.0), np.int64(1)):
+        assert RegularTransfer(alpha=alpha).fit(Xs, ys, Xt[:30], yt=yt[:30]).alpha_ == 1.0
 
 
 def test_auto_alpha_needs_two_labelled_samples_per_class():

@@ -8,7 +8,13 @@ from adapt_testdata import toy_shift
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
-from transferkit.adapt import CORAL, DEFAULT_SELECTOR, SELECTORS, LabelFreeSearch
+from transferkit.adapt import (
+    CORAL,
+    DEFAULT_SELECTOR,
+    SELECTORS,
+    LabelFreeSearch,
+    RegularTransfer,
+)
 from transferkit.adapt.validation import dev_risk, entropy_score, iwv_risk, snd_score
 from transferkit.errors import TransferkitError
 
@@ -65,3 +71,5 @@ def test_default_selector_and_label_leak_guard():
     Xs, ys, Xt, yt = toy_shift()
     with pytest.raises(TransferkitError, match="without target labels"):
         LabelFreeSearch(CORAL(), {"eps": [1.0]}).fit(Xs, ys, Xt, yt=yt)
+    with pytest.raises(TransferkitError, match="trains on labelled target samples"):
+        LabelFreeSearch(RegularTransfer(), {"alpha": [0.1, 1.0]}).fit(Xs, ys, Xt)

@@ -133,6 +133,12 @@ class LabelFreeSearch(BaseEstimator):
               "call fit(Xs, ys, Xt)")
         check(self.selector in SELECTORS, f"unknown selector {self.selector!r}",
               f"use one of {', '.join(SELECTORS)}")
+        name = type(self.adapter).__name__
+        check(not getattr(self.adapter, "uses_target_labels", False),
+              f"{name} trains on labelled target samples, so LabelFreeSearch (which never "
+              "sees target labels) cannot fit it",
+              "choose its parameters by cross-validation on those samples instead (e.g. "
+              "RegularTransfer(alpha='auto'))")
         Xs, ys, Xt = check_domains(Xs, ys, Xt)
         grid = list(ParameterGrid(self.param_grid))
         known = self.adapter.get_params()

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from transferkit.adapt.base import DOMAINS, BaseAdapter, register
-from transferkit.errors import check
+from transferkit.errors import check, is_finite_number
 
 
 @register("multitask")
@@ -32,8 +32,7 @@ class MultiTask(BaseAdapter):
 
     def _fit(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: Any) -> None:
         shared = self.shared
-        check(isinstance(shared, int | float) and not isinstance(shared, bool)
-              and np.isfinite(shared) and shared > 0,
+        check(is_finite_number(shared) and shared > 0,
               f"shared must be a finite number > 0, got {shared!r}",
               "use e.g. shared=1.0 (larger: the domains share more of their weights)")
         self.shared_ = float(shared)

@@ -3,15 +3,17 @@ weights are pulled towards the source model's -- a Gaussian prior centred on the
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_softmax, softmax
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
 from transferkit.adapt.base import BaseAdapter, register
-from transferkit.errors import check, check_int
+from transferkit.errors import check, check_int, is_finite_number
 
 
 def _probabilities(Z: np.ndarray) -> np.ndarray:
@@ -44,15 +46,18 @@ class LinearModel:
 
 def fit_towards(
     X: np.ndarray, codes: np.ndarray, coef0: np.ndarray, intercept0: np.ndarray, alpha: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Minimise ``sum_i CE(x_i, y_i) + alpha/2 * ||W - W0||^2`` over ``(W (k, d), b (k,))``.
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Minimise ``sum_i CE(x_i, y_i) + alpha/2 * (||W - W0||^2 + ||b - b0||^2)`` over
+    ``(W (k, d), b (k,))``; returns ``(W, b, converged)``.
 
     ``codes (n,)`` index the classes; ``k == 1`` is binary (logistic loss on class 1), else
-    softmax cross-entropy. The intercept is not penalised (as in scikit-learn). Starts at
-    ``(W0, b0)``; ``alpha = 0`` is plain maximum likelihood.
+    softmax cross-entropy. The intercept is pulled towards the source's too, so a class that
+    no target sample shows keeps the source model's view of it. ``alpha > 0`` makes the
+    problem strictly convex (one solution, reached from the start ``(W0, b0)``).
     """
     k, d = coef0.shape
     Y = (codes == 1).astype(np.float64)[:, None] if k == 1 else np.eye(k)[codes]
+    theta0 = np.r_[coef0.ravel(), intercept0]
 
     def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         W, b = theta[: k * d].reshape(k, d), theta[k * d:]
@@ -63,18 +68,17 @@ def fit_towards(
         else:
             loss = float(-np.sum(Y * log_softmax(Z, axis=1)))
             R = softmax(Z, axis=1) - Y
-        diff = W - coef0
-        loss += 0.5 * alpha * float(np.sum(diff * diff))
-        return loss, np.r_[(R.T @ X + alpha * diff).ravel(), R.sum(0)]
+        diff = theta - theta0
+        loss += 0.5 * alpha * float(diff @ diff)
+        return loss, np.r_[(R.T @ X).ravel(), R.sum(0)] + alpha * diff
 
-    start = np.r_[coef0.ravel(), intercept0]
-    result = minimize(loss_grad, start, jac=True, method="L-BFGS-B",
-                      options={"maxiter": 1000})
-    return result.x[: k * d].reshape(k, d), result.x[k * d:]
+    result = minimize(loss_grad, theta0, jac=True, method="L-BFGS-B",
+                      options={"maxiter": 2000})
+    return result.x[: k * d].reshape(k, d), result.x[k * d:], bool(result.success)
 
 
 #: the candidates of ``alpha="auto"``
-ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 7))
+ALPHAS = tuple(10.0**e for e in range(-6, 4))
 
 
 def choose_alpha(
@@ -84,6 +88,9 @@ def choose_alpha(
     ``cv``-fold split of the labelled target samples ``X (n, d)``, ``codes (n,)``; returns it
     and every candidate's mean log-loss (ties go to the larger alpha: closer to the source)."""
     counts = np.bincount(codes)
+    check((counts > 0).sum() >= 2, "alpha='auto' needs labelled target samples of at least 2 "
+          "classes (held-out samples of one class cannot tell how well classes are told apart)",
+          "label samples of more classes, or pass a number, e.g. alpha=1.0")
     n_splits = int(min(cv, counts[counts > 0].min()))
     check(n_splits >= 2, f"alpha='auto' needs at least 2 labelled target samples of each class "
           f"given, got {counts[counts > 0].min()}",
@@ -93,7 +100,7 @@ def choose_alpha(
     for alpha in ALPHAS:
         nll = []
         for train, held in folds:
-            W, b = fit_towards(X[train], codes[train], coef0, intercept0, alpha)
+            W, b, _ = fit_towards(X[train], codes[train], coef0, intercept0, alpha)
             p = _probabilities(X[held] @ W.T + b)[np.arange(held.size), codes[held]]
             nll.append(-np.mean(np.log(np.clip(p, 1e-12, None))))
         losses[alpha] = float(np.mean(nll))
@@ -108,14 +115,16 @@ class RegularTransfer(BaseAdapter):
 
     The source model ``estimator`` (default ``LogisticRegression``; anything fitted with
     ``coef_`` and ``intercept_``) is fitted on the source; then the target model minimises
-    the target cross-entropy ``+ alpha/2 * ||W - W_source||^2``. Large ``alpha`` keeps the
-    source model, ``alpha -> 0`` is a target-only fit. ``alpha="auto"`` (default) picks it
+    the target cross-entropy ``+ alpha/2 * ||(W, b) - (W_source, b_source)||^2``. Large
+    ``alpha`` keeps the source model, a small one follows the target samples (on few,
+    separable samples: far from the source, with large weights). ``alpha="auto"`` (default) picks it
     from :data:`ALPHAS` by ``cv``-fold cross-validation on the labelled target samples
     (``alpha_``, ``cv_losses_``). ``source_estimator_`` is the source model; ``estimator_``
     (a :class:`LinearModel`) the adapted one.
     """
 
     uses_target_labels = True
+    _fitted_estimator_type = LinearModel  # predict_proba exists whatever the source model
 
     def __init__(self, estimator: Any = None, alpha: float | str = "auto", cv: int = 5) -> None:
         self.estimator = estimator
@@ -124,9 +133,9 @@ class RegularTransfer(BaseAdapter):
 
     def _fit(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: Any) -> None:
         alpha = self.alpha
-        check(alpha == "auto" or (isinstance(alpha, int | float) and not isinstance(alpha, bool)
-                                  and np.isfinite(alpha) and alpha >= 0),
-              f"alpha must be 'auto' or a finite number >= 0, got {alpha!r}",
+        auto = isinstance(alpha, str) and alpha == "auto"
+        check(auto or (is_finite_number(alpha) and alpha > 0),
+              f"alpha must be 'auto' or a finite number > 0, got {alpha!r}",
               "use alpha='auto' (cross-validated on the labelled target samples) or e.g. "
               "alpha=1.0 (larger: closer to the source model)")
         check_int("cv", self.cv, 2, 5)
@@ -141,9 +150,13 @@ class RegularTransfer(BaseAdapter):
                                     (coef.shape[0],)).copy()
         codes = np.searchsorted(self.classes_, yt)
         self.cv_losses_ = {}
-        if alpha == "auto":
+        if auto:
             alpha, self.cv_losses_ = choose_alpha(Xt, codes, coef, intercept, int(self.cv))
         self.alpha_ = float(alpha)
-        W, b = fit_towards(Xt, codes, coef, intercept, self.alpha_)
+        W, b, converged = fit_towards(Xt, codes, coef, intercept, self.alpha_)
+        if not converged:
+            warnings.warn(f"RegularTransfer's optimiser did not converge (alpha={alpha:g}); "
+                          "standardise the features or use a larger alpha",
+                          ConvergenceWarning, stacklevel=3)
         self.source_estimator_ = source
         self.estimator_ = LinearModel(W, b, self.classes_)
