@@ -153,11 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--source", required=True, help="labelled source data (any format fit reads)")
     ad.add_argument("--target", required=True, help="target data; its labels, if any, are ignored")
     ad.add_argument("--target-test", help="labelled target test data, used only for the score")
+    ad.add_argument("--target-labelled",
+                    help="a few labelled target samples (kept apart from --target-test): the "
+                    "training data of tradaboost | regular-transfer | multitask")
     ad.add_argument("--method", default="dann",
                     help="deep: dan | deep-coral | dann | cdan | mcc | wdgrl | source-only; "
                     "shallow (on features; frozen backbone features for images/text): coral | "
                     "tca | sa | jda | gfk | meda | easytl | kmm | kliep | discriminative | "
-                    "selection [dann]")
+                    "selection; with --target-labelled: tradaboost | regular-transfer | "
+                    "multitask [dann]")
     ad.add_argument("--zscore", action="store_true",
                     help="shallow methods: standardise each domain's features separately (the "
                     "preprocessing of the published SURF/Amazon numbers)")
@@ -326,6 +330,10 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     if args.method in ADAPTERS:
         return _adapt_shallow(args)
+    if args.target_labelled:
+        raise TransferkitError(f"{args.method} never uses target labels, so --target-labelled "
+                               "has nothing to do", "drop --target-labelled, or use tradaboost, "
+                               "regular-transfer or multitask")
     if args.method != SOURCE_ONLY and args.method not in DOMAIN_LOSSES:
         raise TransferkitError(  # one line before any data is read
             f"unknown domain-adaptation method '{args.method}'",
@@ -395,18 +403,21 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 
 def _adapt_data(args: argparse.Namespace):
-    """Labelled source, target (labels ignored) and optional labelled target test data."""
+    """Labelled source, target (labels ignored), optional labelled target test data and (for
+    the few-labelled-target methods) the labelled target samples."""
     source = _load(args.source, args)
     target = _load(args.target, args, labelled=False)
     test = _load(args.target_test, args) if args.target_test else None
-    for part in (target, test):
+    few = _load(args.target_labelled, args) if getattr(args, "target_labelled", None) else None
+    for part in (target, test, few):
         if part is not None and part.modality != source.modality:
             raise TransferkitError(
                 f"source is {source.modality} data but {part.name} is {part.modality}",
                 "give source and target data of the same kind")
-    target = align_columns(source, target)  # tables: columns matched by name, not position
-    test = None if test is None else align_columns(source, test)
-    return source, target, test
+    # tables: columns matched by name, not position
+    target, test, few = (None if part is None else align_columns(source, part)
+                         for part in (target, test, few))
+    return source, target, test, few
 
 
 def _show(caught: list[warnings.WarningMessage]) -> None:
@@ -427,10 +438,13 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
     from .run import _codes
 
     model = get_adapter(args.method)()
-    if model.uses_target_labels:
-        raise TransferkitError(f"{args.method} trains on labelled target samples, which "
-                               "`transferkit adapt` never uses",
-                               "call it from Python: fit(Xs, ys, Xt, yt=yt)")
+    if model.uses_target_labels and not args.target_labelled:
+        raise TransferkitError(f"{args.method} trains on a few labelled target samples",
+                               "pass them with --target-labelled FILE")
+    if args.target_labelled and not model.uses_target_labels:
+        raise TransferkitError(f"{args.method} never uses target labels, so --target-labelled "
+                               "has nothing to do", "drop --target-labelled, or use tradaboost, "
+                               "regular-transfer or multitask")
     if args.oracle:
         raise TransferkitError("--oracle applies to deep methods (it reports the epoch picked on "
                                "test labels)", "drop --oracle for a shallow method")
@@ -447,42 +461,53 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
     except (TypeError, ValueError, AttributeError) as exc:
         raise bad_params(exc) from exc
     check_out_dir(args.out, "metrics.json")
-    source, target, test = _adapt_data(args)
-    parts = [source, target] + ([test] if test is not None else [])
+    source, target, test, few = _adapt_data(args)
+    parts = {key: part for key, part in (("source", source), ("target", target), ("test", test),
+                                         ("few", few)) if part is not None}
     if source.modality == "tabular":
-        features, where = [np.asarray(p.X, dtype=np.float64) for p in parts], "features as given"
+        features = {key: np.asarray(part.X, dtype=np.float64) for key, part in parts.items()}
+        where = "features as given"
     else:
         name = _default_backbone(args, source, args.source)
         backbone = load_backbone(name)
-        features = [extract_features(backbone, p.X, progress=not args.quiet).astype(np.float64)
-                    for p in parts]
+        features = {key: extract_features(backbone, part.X, progress=not args.quiet).astype(
+            np.float64) for key, part in parts.items()}
         where = f"frozen {name} features"
-    if args.zscore:  # each domain standardised with its own statistics; test with the target's
-        features[0] = zscore(features[0])
-        features[1:] = [zscore(X, features[1]) for X in features[1:]]
+    if args.zscore:  # each domain standardised with its own statistics; target data with the
+        reference = features["target"]  # (unlabelled) target's
+        features = {key: zscore(X) if key == "source" else zscore(X, reference)
+                    for key, X in features.items()}
         where += ", z-scored per domain"
-    Xs, Xt = features[0], features[1]
+    Xs, Xt = features["source"], features["target"]
     try:  # the data's warnings are shown once the parameters proved valid, not before the error
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             baseline = model.source_only_estimator()
-            model.fit(Xs, source.y, Xt)
+            if few is None:
+                model.fit(Xs, source.y, Xt)
+            else:
+                model.fit(Xs, source.y, features["few"], yt=few.y)
     except (TypeError, ValueError) as exc:  # not TransferkitError: a parameter's value
         if not params or isinstance(exc, TransferkitError):
             _show(caught)
             raise
         raise bad_params(exc) from exc
     _show(caught)
-    baseline.fit(Xs, source.y)
+    baselines = {f"no adaptation ({type(baseline).__name__})": baseline.fit(Xs, source.y)}
+    if few is not None and np.unique(few.y).size > 1:
+        alone = model.source_only_estimator().fit(features["few"], few.y)
+        baselines[f"labelled target only ({type(alone).__name__})"] = alone
     print(f"source: {args.source} ({len(source)} labelled); target: {args.target} "
-          f"({len(target)} samples, labels unused); {where}; {args.method} with "
+          f"({len(target)} samples, labels unused); "
+          + (f"labelled target: {args.target_labelled} ({len(few)} samples); "
+             if few is not None else "")
+          + f"{where}; {args.method} with "
           f"{json.dumps(params) if params else 'default parameters'}")
     rows = []
     if test is not None:
         y_true = _codes(model.classes_, np.asarray(test.y))
-        for label, clf in ((args.method, model),
-                           (f"no adaptation ({type(baseline).__name__})", baseline)):
-            pred = _codes(model.classes_, clf.predict(features[2]))
+        for label, clf in ((args.method, model), *baselines.items()):
+            pred = _codes(model.classes_, clf.predict(features["test"]))
             rows.append((label, classification_metrics(y_true, np.eye(len(model.classes_))[pred])))
         print(f"scored on {args.target_test} ({len(test)} labelled target samples) only:")
         print(format_table(rows, ("accuracy", "balanced_accuracy", "f1_macro")))

@@ -62,7 +62,10 @@ def test_images_go_through_a_frozen_backbone_first(tmp_path, capsys):
     (["--method", "coral", "--target", "{target_3d}"], "source has 5 features but target has 3"),
     (["--method", "tca", "--params", '{"nope": 1}'], "bad --params for tca"),
     (["--method", "tca", "--params", "{not json"], "bad --params for tca"),
-    (["--method", "tradaboost"], "tradaboost trains on labelled target samples"),
+    (["--method", "tradaboost"], "tradaboost trains on a few labelled target samples"),
+    (["--method", "regular-transfer"], "pass them with --target-labelled FILE"),
+    (["--method", "coral", "--target-labelled", "{tiny}"], "coral never uses target labels"),
+    (["--method", "dann", "--target-labelled", "{tiny}"], "dann never uses target labels"),
     (["--method", "coral", "--oracle"], "--oracle applies to deep methods"),
     (["--method", "kliep", "--params", '{"max_iter": "x"}'], "max_iter must be a positive"),
     (["--method", "tca", "--params", '{"reg": "1"}'], "bad --params for tca"),
@@ -91,6 +94,24 @@ def test_a_bad_params_value_is_the_only_line_the_data_warning_waits_for_a_valid_
     assert main([*run, "--params", '{"n_components": 2}']) == 0
     err = capsys.readouterr().err
     assert err.startswith("warning: 1 feature column(s) are constant") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("method", ["regular-transfer", "multitask", "tradaboost"])
+def test_few_labelled_target_methods_train_on_target_labelled(files, capsys, method):
+    Xs, ys, Xt, yt = toy_shift()
+    np.savez(files / "few.npz", X=Xt[:20], y=yt[:20])
+    out = files / method
+    code = adapt(files, "--method", method, "--target-labelled", str(files / "few.npz"),
+                 "--target-test", str(files / "target_test.npz"), "--out", str(out))
+    text = capsys.readouterr().out
+    assert code == 0 and "labelled target: " in text and "(20 samples)" in text
+    rows = {line.split("  ")[0]: float(line.split()[-3]) for line in text.splitlines()
+            if line.startswith((method, "no adaptation", "labelled target only"))}
+    assert set(rows) == {method, "no adaptation (LogisticRegression)",
+                         "labelled target only (LogisticRegression)"}, rows
+    assert all(50 < acc <= 100 for acc in rows.values())  # %
+    lines = (out / "target_predictions.csv").read_text().splitlines()
+    assert lines[0] == "index,label" and len(lines) == 1 + 150
 
 
 def test_a_foreign_out_folder_is_left_alone(files, capsys):
