@@ -351,7 +351,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     if method_params:  # bad options fail here, before any data is read
         make_domain_loss(args.method, 8, 2, **method_params)
     check_out_dir(args.out, CONFIG)
-    source, target, test = _adapt_data(args)
+    source, target, test, _ = _adapt_data(args)
     backbone = _default_backbone(args, source, args.source, image="lenet")
     methods = [args.method] + ([] if args.no_baseline or args.method == SOURCE_ONLY
                                else [SOURCE_ONLY])
