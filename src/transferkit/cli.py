@@ -408,7 +408,7 @@ def _adapt_data(args: argparse.Namespace):
     source = _load(args.source, args)
     target = _load(args.target, args, labelled=False)
     test = _load(args.target_test, args) if args.target_test else None
-    few = _load(args.target_labelled, args) if getattr(args, "target_labelled", None) else None
+    few = _load(args.target_labelled, args) if args.target_labelled else None
     for part in (target, test, few):
         if part is not None and part.modality != source.modality:
             raise TransferkitError(
