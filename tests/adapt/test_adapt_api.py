@@ -92,13 +92,17 @@ def test_fit_predict_score_on_toy_shift(cls):
         assert model.weights_.shape == (len(Xs),) and (model.weights_ >= 0).all()
 
 
-def test_predict_proba_only_when_the_estimator_has_it():
-    Xs, ys, Xt, _ = toy_shift()
+def test_predict_proba_and_decision_function_only_when_the_estimator_has_them():
+    Xs, ys, Xt, yt = toy_shift()
     proba = CORAL(LogisticRegression()).fit(Xs, ys, Xt).predict_proba(Xt)
     assert proba.shape == (len(Xt), 2) and np.allclose(proba.sum(1), 1)
     from sklearn.svm import LinearSVC
 
     assert not hasattr(CORAL(LinearSVC()).fit(Xs, ys, Xt), "predict_proba")
+    assert CORAL(LinearSVC()).fit(Xs, ys, Xt).decision_function(Xt).shape == (len(Xt),)
+    assert not hasattr(CORAL().fit(Xs, ys, Xt), "decision_function")  # 1-NN has none
+    scores = RegularTransfer().fit(Xs, ys, Xt[:20], yt=yt[:20]).decision_function(Xt)
+    assert scores.shape == (len(Xt),)
 
 
 @pytest.mark.parametrize("cls", UNSUPERVISED)

@@ -348,6 +348,13 @@ class BaseAdapter(ClassifierMixin, BaseEstimator):
         X = self._check_X(X, domain)
         return self.estimator_.predict_proba(self._predict_input(X, domain))
 
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X: Any, domain: str = "target") -> np.ndarray:
+        """Class scores ``(n, n_classes)`` (``(n,)`` for two classes, as scikit-learn); only
+        when the estimator has them."""
+        X = self._check_X(X, domain)
+        return self.estimator_.decision_function(self._predict_input(X, domain))
+
 
 class FeatureAdapter(BaseAdapter):
     """Learns a map of the features under which source and target look alike.

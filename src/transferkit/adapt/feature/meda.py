@@ -178,8 +178,3 @@ class MEDA(BaseAdapter):
     def transform(self, X: Any, domain: str = "target") -> np.ndarray:
         """Manifold (GFK) features ``(n, m)`` of ``X (n, d)``, ``m <= 2 * n_components``."""
         return self._predict_input(self._check_X(X, domain), domain)
-
-    def decision_function(self, X: Any, domain: str = "target") -> np.ndarray:
-        """Class scores ``(n, n_classes)``."""
-        Z = self._predict_input(self._check_X(X, domain), domain)  # checks it is fitted
-        return self.estimator_.decision_function(Z)
