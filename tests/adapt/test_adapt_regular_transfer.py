@@ -94,6 +94,15 @@ def test_bad_parameters_are_one_line(kwargs, message):
     assert message in str(exc.value) and "\n" not in str(exc.value)
 
 
+def test_a_source_model_without_intercept_gives_a_target_model_without_one():
+    Xs, ys, Xt, yt = related_tasks()
+    model = RegularTransfer(LogisticRegression(fit_intercept=False), alpha=0.1)
+    model.fit(Xs, ys, Xt[:30], yt=yt[:30])
+    assert (model.estimator_.intercept_ == 0).all()
+    assert (RegularTransfer(alpha=0.1).fit(Xs, ys, Xt[:30], yt=yt[:30]).estimator_.intercept_
+            != 0).all()
+
+
 def test_numpy_numbers_are_numbers():
     Xs, ys, Xt, yt = related_tasks()
     for alpha in (np.float32(1.0), np.int64(1)):

@@ -45,7 +45,8 @@ class LinearModel:
 
 
 def fit_towards(
-    X: np.ndarray, codes: np.ndarray, coef0: np.ndarray, intercept0: np.ndarray, alpha: float
+    X: np.ndarray, codes: np.ndarray, coef0: np.ndarray, intercept0: np.ndarray, alpha: float,
+    fit_intercept: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Minimise ``sum_i CE(x_i, y_i) + alpha/2 * (||W - W0||^2 + ||b - b0||^2)`` over
     ``(W (k, d), b (k,))``; returns ``(W, b, converged)``.
@@ -54,6 +55,7 @@ def fit_towards(
     softmax cross-entropy. The intercept is pulled towards the source's too, so a class that
     no target sample shows keeps the source model's view of it. ``alpha > 0`` makes the
     problem strictly convex (one solution, reached from the start ``(W0, b0)``).
+    ``fit_intercept=False`` keeps ``b = b0``.
     """
     k, d = coef0.shape
     Y = (codes == 1).astype(np.float64)[:, None] if k == 1 else np.eye(k)[codes]
@@ -70,7 +72,10 @@ def fit_towards(
             R = softmax(Z, axis=1) - Y
         diff = theta - theta0
         loss += 0.5 * alpha * float(diff @ diff)
-        return loss, np.r_[(R.T @ X).ravel(), R.sum(0)] + alpha * diff
+        grad = np.r_[(R.T @ X).ravel(), R.sum(0)] + alpha * diff
+        if not fit_intercept:
+            grad[k * d:] = 0.0
+        return loss, grad
 
     result = minimize(loss_grad, theta0, jac=True, method="L-BFGS-B",
                       options={"maxiter": 2000})
@@ -82,7 +87,8 @@ ALPHAS = tuple(10.0**e for e in range(-6, 4))
 
 
 def choose_alpha(
-    X: np.ndarray, codes: np.ndarray, coef0: np.ndarray, intercept0: np.ndarray, cv: int
+    X: np.ndarray, codes: np.ndarray, coef0: np.ndarray, intercept0: np.ndarray, cv: int,
+    fit_intercept: bool = True,
 ) -> tuple[float, dict[float, float]]:
     """The ``alpha`` of :data:`ALPHAS` with the lowest held-out log-loss in a stratified
     ``cv``-fold split of the labelled target samples ``X (n, d)``, ``codes (n,)``; returns it
@@ -100,7 +106,8 @@ def choose_alpha(
     for alpha in ALPHAS:
         nll = []
         for train, held in folds:
-            W, b, _ = fit_towards(X[train], codes[train], coef0, intercept0, alpha)
+            W, b, _ = fit_towards(X[train], codes[train], coef0, intercept0, alpha,
+                                  fit_intercept)
             p = _probabilities(X[held] @ W.T + b)[np.arange(held.size), codes[held]]
             nll.append(-np.mean(np.log(np.clip(p, 1e-12, None))))
         losses[alpha] = float(np.mean(nll))
@@ -148,12 +155,14 @@ class RegularTransfer(BaseAdapter):
               "from", "use a linear classifier such as LogisticRegression as the estimator")
         intercept = np.broadcast_to(np.asarray(source.intercept_, dtype=np.float64),
                                     (coef.shape[0],)).copy()
+        fit_intercept = bool(getattr(source, "fit_intercept", True))  # as the source model
         codes = np.searchsorted(self.classes_, yt)
         self.cv_losses_ = {}
         if auto:
-            alpha, self.cv_losses_ = choose_alpha(Xt, codes, coef, intercept, int(self.cv))
+            alpha, self.cv_losses_ = choose_alpha(Xt, codes, coef, intercept, int(self.cv),
+                                                  fit_intercept)
         self.alpha_ = float(alpha)
-        W, b, converged = fit_towards(Xt, codes, coef, intercept, self.alpha_)
+        W, b, converged = fit_towards(Xt, codes, coef, intercept, self.alpha_, fit_intercept)
         if not converged:
             warnings.warn(f"RegularTransfer's optimiser did not converge (alpha={alpha:g}); "
                           "standardise the features or use a larger alpha",
