@@ -124,10 +124,10 @@ class RegularTransfer(BaseAdapter):
     ``coef_`` and ``intercept_``) is fitted on the source; then the target model minimises
     the target cross-entropy ``+ alpha/2 * ||(W, b) - (W_source, b_source)||^2``. Large
     ``alpha`` keeps the source model, a small one follows the target samples (on few,
-    separable samples: far from the source, with large weights). ``alpha="auto"`` (default) picks it
-    from :data:`ALPHAS` by ``cv``-fold cross-validation on the labelled target samples
-    (``alpha_``, ``cv_losses_``). ``source_estimator_`` is the source model; ``estimator_``
-    (a :class:`LinearModel`) the adapted one.
+    separable samples: far from the source, with large weights). ``alpha="auto"`` (default)
+    picks it from :data:`ALPHAS` by ``cv``-fold cross-validation on the labelled target
+    samples (``alpha_``, ``cv_losses_``). ``source_estimator_`` is the source model;
+    ``estimator_`` (a :class:`LinearModel`) the adapted one.
     """
 
     uses_target_labels = True
