@@ -39,6 +39,7 @@ import tracemalloc
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.base import clone
@@ -273,63 +274,64 @@ def few_labels(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     return mask
 
 
-def tradaboost_table(root: Path) -> None:
-    svm = LinearSVC(C=0.1)
-    print("\n### TrAdaBoost, 5 labelled target samples per class (LinearSVC C=0.1, 3 seeds)\n")
-    print("| task | source only | source + labelled target | labelled target only | "
-          "TrAdaBoost (20 rounds) |")
-    print("|---|---|---|---|---|")
-    for source in ("MNIST", "USPS"):
-        Xs, ys, Xt, yt = ds.load_mnist_usps(root, source)
-        rows = []
-        for seed in range(3):
-            m = few_labels(yt, 5, seed)
-            Xl, yl, Xu, yu = Xt[m], yt[m], Xt[~m], yt[~m]
-            rows.append([
-                clone(svm).fit(Xs, ys).score(Xu, yu),
-                clone(svm).fit(np.vstack([Xs, Xl]), np.r_[ys, yl]).score(Xu, yu),
-                clone(svm).fit(Xl, yl).score(Xu, yu),
-                TrAdaBoost(svm, n_estimators=20).fit(Xs, ys, Xl, yt=yl).score(Xu, yu),
-            ])
-        mean = 100 * np.mean(rows, axis=0)
-        target = "USPS" if source == "MNIST" else "MNIST"
-        print(f"| {source}->{target} | " + " | ".join(f"{v:.2f}" for v in mean) + " |")
+#: fits a model on labelled source ``Xs, ys`` and a few labelled target samples ``Xl, yl``
+FewLabelFit = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], Any]
 
 
-def parameter_table(root: Path) -> None:
-    """Parameter-based transfer with a few labelled target samples (logistic regression
-    everywhere, library defaults): MNIST <-> USPS with 5 per class, the 12 SURF tasks with 3
-    per class (the semi-supervised Office protocol's count), 3 draws each; scored on the
-    remaining target samples."""
-    lr = LogisticRegression(max_iter=1000)
-    methods: dict[str, Callable[..., float]] = {
-        "source only": lambda Xs, ys, Xl, yl, Xu, yu: clone(lr).fit(Xs, ys).score(Xu, yu),
-        "labelled target only": lambda Xs, ys, Xl, yl, Xu, yu: clone(lr).fit(Xl, yl).score(
-            Xu, yu),
-        "pooled": lambda Xs, ys, Xl, yl, Xu, yu: clone(lr).fit(
-            np.vstack([Xs, Xl]), np.r_[ys, yl]).score(Xu, yu),
-        "RegularTransfer (alpha auto)": lambda Xs, ys, Xl, yl, Xu, yu: RegularTransfer().fit(
-            Xs, ys, Xl, yt=yl).score(Xu, yu),
-        "MultiTask (shared 1)": lambda Xs, ys, Xl, yl, Xu, yu: MultiTask().fit(
-            Xs, ys, Xl, yt=yl).score(Xu, yu),
-    }
-    groups = {"MNIST->USPS": ({"MNIST->USPS": ds.load_mnist_usps(root, "MNIST")}, 5),
-              "USPS->MNIST": ({"USPS->MNIST": ds.load_mnist_usps(root, "USPS")}, 5),
-              "SURF, 12-task mean": ({t: (*ds.load_surf(root, t[0]), *ds.load_surf(root, t[1]))
-                                      for t in ds.SURF_TASKS}, 3)}
-    print("\n### Parameter-based, a few labelled target samples (logistic regression, 3 draws)\n")
-    print("| task | labelled / class | " + " | ".join(methods) + " |")
-    print("|---|---|" + "---|" * len(methods))
+def few_label_baselines(clf: Any) -> dict[str, FewLabelFit]:
+    """The three ways to use the data without transfer: the source alone, the source pooled
+    with the labelled target samples, the labelled target samples alone."""
+    return {"source only": lambda Xs, ys, Xl, yl: clone(clf).fit(Xs, ys),
+            "source + labelled target pooled": lambda Xs, ys, Xl, yl: clone(clf).fit(
+                np.vstack([Xs, Xl]), np.r_[ys, yl]),
+            "labelled target only": lambda Xs, ys, Xl, yl: clone(clf).fit(Xl, yl)}
+
+
+def few_label_table(title: str, groups: dict[str, tuple[dict[str, Task], int]],
+                    fits: dict[str, FewLabelFit]) -> None:
+    """Print the mean target accuracy (%) of each fit per group of tasks; each task is run on
+    3 seeded draws of ``per_class`` labelled target samples, scored on the other ones."""
+    print(f"\n### {title}\n")
+    print("| task | labelled / class | " + " | ".join(fits) + " |")
+    print("|---|---|" + "---|" * len(fits))
     for label, (tasks, per_class) in groups.items():
         scores = []
         for Xs, ys, Xt, yt in tasks.values():
             for seed in range(3):
                 m = few_labels(yt, per_class, seed)
-                scores.append([run(Xs, ys, Xt[m], yt[m], Xt[~m], yt[~m])
-                               for run in methods.values()])
+                scores.append([fit(Xs, ys, Xt[m], yt[m]).score(Xt[~m], yt[~m])
+                               for fit in fits.values()])
         mean = 100 * np.mean(scores, axis=0)
         print(f"| {label} | {per_class} | " + " | ".join(f"{v:.2f}" for v in mean) + " |",
               flush=True)
+
+
+def digit_groups(root: Path) -> dict[str, tuple[dict[str, Task], int]]:
+    """MNIST <-> USPS (JDA release), 5 labelled target samples per class."""
+    return {f"{a}->{b}": ({f"{a}->{b}": ds.load_mnist_usps(root, a)}, 5)
+            for a, b in (("MNIST", "USPS"), ("USPS", "MNIST"))}
+
+
+def tradaboost_table(root: Path) -> None:
+    svm = LinearSVC(C=0.1)
+    few_label_table("TrAdaBoost, a few labelled target samples (LinearSVC C=0.1, 3 draws)",
+                    digit_groups(root),
+                    {**few_label_baselines(svm), "TrAdaBoost (20 rounds)": lambda Xs, ys, Xl, yl:
+                     TrAdaBoost(svm, n_estimators=20).fit(Xs, ys, Xl, yt=yl)})
+
+
+def parameter_table(root: Path) -> None:
+    """Parameter-based transfer with a few labelled target samples (logistic regression
+    everywhere, library defaults): MNIST <-> USPS with 5 per class, the 12 SURF tasks with 3
+    per class (the semi-supervised Office protocol's count)."""
+    surf = {t: (*ds.load_surf(root, t[0]), *ds.load_surf(root, t[1])) for t in ds.SURF_TASKS}
+    few_label_table(
+        "Parameter-based, a few labelled target samples (logistic regression, 3 draws)",
+        {**digit_groups(root), "SURF, 12-task mean": (surf, 3)},
+        {**few_label_baselines(LogisticRegression(max_iter=1000)),
+         "RegularTransfer (alpha auto)": lambda Xs, ys, Xl, yl: RegularTransfer().fit(
+             Xs, ys, Xl, yt=yl),
+         "MultiTask (shared 1)": lambda Xs, ys, Xl, yl: MultiTask().fit(Xs, ys, Xl, yt=yl)})
 
 
 # --------------------------------------------------------------------------- scale
