@@ -305,14 +305,14 @@ class BaseAdapter(ClassifierMixin, BaseEstimator):
                 "labelled target samples",
             )
         Xs, ys, Xt = check_domains(Xs, ys, Xt)
+        self.classes_ = np.unique(ys)
         if self.uses_target_labels:
             check(yt is not None, f"{name} needs labels for the target samples",
                   "call fit(Xs, ys, Xt, yt=yt) with a few labelled target samples")
             yt = as_labels(yt, Xt.shape[0], "yt (target labels)")
-            check(bool(np.isin(yt, np.unique(ys)).all()),
+            check(bool(np.isin(yt, self.classes_).all()),
                   "yt contains classes that never occur in ys",
                   "label target samples with source classes only")
-        self.classes_ = np.unique(ys)
         self.n_features_in_ = Xs.shape[1]
         self._fit(Xs, ys, Xt, yt)
         return self

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ...data.dataset import infer_modality
-from ...errors import TransferkitError
+from ...errors import TransferkitError, is_finite_number
 from ...finetune.estimator import FineTuneClassifier
 from ...finetune.loop import DomainObjective
 from ...finetune.model import FineTuneModel
@@ -81,7 +81,7 @@ class DeepDomainAdaptation(FineTuneClassifier):
             raise TransferkitError(f"unknown deep domain-adaptation method '{self.method}'",
                                    f"use one of: {', '.join(sorted(DOMAIN_LOSSES))}, "
                                    f"{SOURCE_ONLY}")
-        if not (np.isfinite(self.trade_off) and self.trade_off >= 0):
+        if not (is_finite_number(self.trade_off) and self.trade_off >= 0):
             raise TransferkitError(f"trade_off must be a finite number >= 0, got "
                                    f"{self.trade_off}", "pass e.g. trade_off=1.0 (--trade-off 1)")
         if X_target is None or not len(X_target):

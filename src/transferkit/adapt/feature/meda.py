@@ -35,7 +35,7 @@ from transferkit.adapt.base import BaseAdapter, register
 from transferkit.adapt.feature.gfk import gfk_embedding
 from transferkit.adapt.feature.tca import l2_normalise_rows, mmd_vectors
 from transferkit.adapt.kernels import KernelFeatures, check_kernel
-from transferkit.errors import check
+from transferkit.errors import check, is_finite_number
 
 
 def proxy_a_distance(Xa: np.ndarray, Xb: np.ndarray, max_samples: int = 2000) -> float:
@@ -139,8 +139,8 @@ class MEDA(BaseAdapter):
               "mmd_weight and manifold_weight must be >= 0", "use the defaults 10 and 1")
         check(int(self.n_iter) >= 1, f"n_iter must be >= 1, got {self.n_iter}",
               "use n_iter=10")
-        check(self.mu == "auto"
-              or (isinstance(self.mu, int | float | np.number) and 0 <= self.mu <= 1),
+        check((isinstance(self.mu, str) and self.mu == "auto")
+              or (is_finite_number(self.mu) and 0 <= self.mu <= 1),
               f"mu must be 'auto' or in [0, 1], got {self.mu!r}", "use mu='auto'")
 
     def _fit(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: Any) -> None:

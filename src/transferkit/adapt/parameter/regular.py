@@ -33,12 +33,15 @@ class LinearModel:
         self.intercept_ = intercept
         self.classes_ = classes
 
+    def _logits(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.coef_.T + self.intercept_
+
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        Z = X @ self.coef_.T + self.intercept_
+        Z = self._logits(X)
         return Z[:, 0] if Z.shape[1] == 1 else Z
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return _probabilities(X @ self.coef_.T + self.intercept_)
+        return _probabilities(self._logits(X))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
