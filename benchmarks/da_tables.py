@@ -135,10 +135,12 @@ def column(table: dict[str, dict[str, float]], key: str) -> dict[str, float]:
 # --------------------------------------------------------------------------- tables
 
 
+JDA_GRID = {"n_components": [20, 50, 100], "reg": [0.1, 1.0]}  # fixed on SURF, reused as is
+
+
 def surf_table(root: Path) -> None:
     tasks = {t: (*ds.load_surf(root, t[0]), *ds.load_surf(root, t[1])) for t in ds.SURF_TASKS}
     svm = linear_svm_source_cv()
-    jda_grid = {"n_components": [20, 50, 100], "reg": [0.1, 1.0]}
     meda_grid = {"n_components": [10, 20, 30], "mmd_weight": [1.0, 10.0]}  # d and lambda
     methods: dict[str, Method] = {
         "1-NN (no adaptation)": plain(KNeighborsClassifier(1)),
@@ -151,7 +153,7 @@ def surf_table(root: Path) -> None:
         "CORAL (paper's SVM protocol)": coral_paper_protocol,
         "JDA + linear SVM": adapter(lambda: JDA(LinearSVC(C=1.0))),
         "JDA + linear SVM, DEV-selected": adapter(
-            lambda: LabelFreeSearch(JDA(LinearSVC(C=1.0)), jda_grid, selector="dev")),
+            lambda: LabelFreeSearch(JDA(LinearSVC(C=1.0)), JDA_GRID, selector="dev")),
         "GFK + 1-NN (d=20)": adapter(lambda: GFK(n_components=20)),
         "EasyTL": adapter(EasyTL),
         "MEDA (paper defaults)": adapter(MEDA),
@@ -216,6 +218,8 @@ def amazon_table(root: Path) -> None:
         "CORAL (paper's SVM protocol)": coral_paper_protocol,
         "SA + linear SVM": adapter(lambda: SA(LinearSVC(C=0.01))),
         "JDA + linear SVM": adapter(lambda: JDA(LinearSVC(C=1.0))),
+        "JDA + linear SVM, DEV-selected (SURF's grid)": adapter(
+            lambda: LabelFreeSearch(JDA(LinearSVC(C=1.0)), JDA_GRID, selector="dev")),
         "EasyTL": adapter(EasyTL),
         "MEDA (paper defaults)": adapter(MEDA),
         "KMM + logistic regression": adapter(lambda: KMM(LogisticRegression(C=0.01))),

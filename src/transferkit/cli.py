@@ -22,6 +22,7 @@ import numpy as np
 
 from .data.dataset import align_columns, take
 from .errors import TransferkitError
+from .progress import progress_bars
 
 
 def _data_options(p: argparse.ArgumentParser) -> None:
@@ -470,7 +471,7 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
     else:
         name = _default_backbone(args, source, args.source)
         backbone = load_backbone(name)
-        features = {key: extract_features(backbone, part.X, progress=not args.quiet).astype(
+        features = {key: extract_features(backbone, part.X).astype(
             np.float64) for key, part in parts.items()}
         where = f"frozen {name} features"
     if args.zscore:  # each domain standardised with its own statistics; target data with the
@@ -640,12 +641,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    if args.quiet:
-        os.environ["TRANSFERKIT_NO_PROGRESS"] = "1"
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     warnings.showwarning = _one_line_warning
     try:
-        return COMMANDS[args.command](args)
+        with progress_bars(False if args.quiet else None):
+            return COMMANDS[args.command](args)
     except TransferkitError as exc:
         if args.debug:
             raise

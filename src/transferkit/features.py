@@ -25,6 +25,7 @@ from ._io import atomic_path, cache_dir, onnx_cache_dir, sha256_hex
 from .backbones import Backbone
 from .data.dataset import item_digests
 from .errors import TransferkitError
+from .progress import hidden
 
 log = logging.getLogger("transferkit")
 
@@ -80,7 +81,7 @@ def extract_features(
     try:  # decoding/tokenising the next batch overlaps with the model on the current one
         with (
             tqdm(total=len(todo), desc=desc, unit="item",
-                 disable=_no_progress(progress)) as bar,
+                 disable=hidden(progress)) as bar,
             ThreadPoolExecutor(max_workers=1) as pool,
         ):
             pending = pool.submit(prepare, batches[0])
@@ -146,12 +147,6 @@ class FeatureCache:
             np.save(fh, np.ascontiguousarray(feats, dtype=np.float32))
         with atomic_path(base + ".keys.npy") as tmp, open(tmp, "wb") as fh:
             np.save(fh, keys)  # written last: a shard without keys is never read
-
-
-def _no_progress(progress: bool | None) -> bool | None:
-    if progress is None:
-        return True if os.environ.get("TRANSFERKIT_NO_PROGRESS") else None  # None: TTY only
-    return not progress
 
 
 def _length_order(items: Sequence[Any]) -> np.ndarray:

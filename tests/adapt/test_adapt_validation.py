@@ -12,6 +12,7 @@ from transferkit.adapt import (
     CORAL,
     DEFAULT_SELECTOR,
     SELECTORS,
+    AdaptWarning,
     LabelFreeSearch,
     RegularTransfer,
 )
@@ -73,3 +74,11 @@ def test_default_selector_and_label_leak_guard():
         LabelFreeSearch(CORAL(), {"eps": [1.0]}).fit(Xs, ys, Xt, yt=yt)
     with pytest.raises(TransferkitError, match="trains on labelled target samples"):
         LabelFreeSearch(RegularTransfer(), {"alpha": [0.1, 1.0]}).fit(Xs, ys, Xt)
+
+
+def test_search_warns_about_the_data_once_not_per_candidate():
+    Xs, ys, Xt, _ = toy_shift()
+    Xs, Xt = np.column_stack([Xs, np.ones(len(Xs))]), np.column_stack([Xt, np.ones(len(Xt))])
+    with pytest.warns(AdaptWarning, match="constant in both domains") as record:
+        LabelFreeSearch(CORAL(), {"eps": [0.1, 1.0, 10.0]}).fit(Xs, ys, Xt)
+    assert sum(issubclass(w.category, AdaptWarning) for w in record) == 1

@@ -14,6 +14,7 @@ Selectors (higher score = better model):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,12 +25,14 @@ from sklearn.model_selection import ParameterGrid, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from transferkit.adapt.base import (
+    AdaptWarning,
     BaseAdapter,
     check_domains,
     domain_target_probability,
     odds_to_weights,
 )
 from transferkit.errors import TransferkitError, check
+from transferkit.progress import steps
 
 
 def iwv_risk(losses: np.ndarray, weights: np.ndarray) -> float:
@@ -172,16 +175,20 @@ class LabelFreeSearch(BaseEstimator):
             data = SelectionData(None, None, None, Xt)
             Xs_fit, ys_fit = Xs, ys
         self.results_ = []
-        for params in grid:
-            model = clone(self.adapter).set_params(**params).fit(Xs_fit, ys_fit, Xt)
-            self.results_.append({"params": params, "score": selector.score(model, data)})
-        scores = [r["score"] for r in self.results_]
-        self.best_index_ = int(np.argmax(scores))
-        self.best_params_ = self.results_[self.best_index_]["params"]
-        self.best_score_ = scores[self.best_index_]
-        if self.refit:
-            self.best_estimator_ = clone(self.adapter).set_params(**self.best_params_)
-            self.best_estimator_.fit(Xs, ys, Xt)
+        with warnings.catch_warnings():
+            # check_domains above has warned about these data once; every candidate fit
+            # would repeat it
+            warnings.simplefilter("ignore", AdaptWarning)
+            for params in steps(grid, f"LabelFreeSearch ({self.selector})", unit="candidate"):
+                model = clone(self.adapter).set_params(**params).fit(Xs_fit, ys_fit, Xt)
+                self.results_.append({"params": params, "score": selector.score(model, data)})
+            scores = [r["score"] for r in self.results_]
+            self.best_index_ = int(np.argmax(scores))
+            self.best_params_ = self.results_[self.best_index_]["params"]
+            self.best_score_ = scores[self.best_index_]
+            if self.refit:
+                self.best_estimator_ = clone(self.adapter).set_params(**self.best_params_)
+                self.best_estimator_.fit(Xs, ys, Xt)
         return self
 
     def _best(self) -> BaseAdapter:

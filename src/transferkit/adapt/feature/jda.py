@@ -9,6 +9,7 @@ import numpy as np
 from transferkit.adapt.base import register
 from transferkit.adapt.feature.tca import TCA, mmd_vectors
 from transferkit.errors import check
+from transferkit.progress import steps
 
 
 @register("jda")
@@ -40,7 +41,7 @@ class JDA(TCA):
         F = self._fit_features(Xs, Xt)
         ns, nt = Xs.shape[0], Xt.shape[0]
         pseudo = None
-        for _ in range(int(self.n_iter)):
+        for _ in steps(range(int(self.n_iter)), "JDA pseudo-label rounds"):
             W = self._solve(F, mmd_vectors(ns, nt, ys, pseudo))
             Z = self._embed(F @ W)
             estimator = self._make_estimator().fit(Z[:ns], ys)

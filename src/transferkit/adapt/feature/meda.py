@@ -36,6 +36,7 @@ from transferkit.adapt.feature.gfk import gfk_embedding
 from transferkit.adapt.feature.tca import l2_normalise_rows, mmd_vectors
 from transferkit.adapt.kernels import KernelFeatures, check_kernel
 from transferkit.errors import check, is_finite_number
+from transferkit.progress import steps
 
 
 def proxy_a_distance(Xa: np.ndarray, Xb: np.ndarray, max_samples: int = 2000) -> float:
@@ -162,7 +163,7 @@ class MEDA(BaseAdapter):
         rhs = Phi[:ns].T @ Y
         pseudo = self.source_only_estimator().fit(U[:ns], ys).predict(U[ns:])
         self.mu_history_ = []
-        for _ in range(int(self.n_iter)):
+        for _ in steps(range(int(self.n_iter)), "MEDA pseudo-label rounds"):
             mu = (balance_factor(Zs, ys, Zt, pseudo) if self.mu == "auto" else float(self.mu))
             self.mu_history_.append(mu)
             P = mmd_vectors(ns, nt, ys, pseudo, mu) @ Phi        # (r, p)

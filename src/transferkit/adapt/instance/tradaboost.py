@@ -13,6 +13,7 @@ from transferkit.adapt.base import (
     require_sample_weight,
 )
 from transferkit.errors import check
+from transferkit.progress import steps
 
 
 class WeightedVote:
@@ -59,7 +60,7 @@ class TrAdaBoost(InstanceAdapter):
         w = np.ones(X.shape[0])
         beta = 1.0 / (1.0 + np.sqrt(2.0 * np.log(ns) / N))
         learners, betas = [], []
-        for _ in range(N):
+        for _ in steps(range(N), "TrAdaBoost rounds"):
             p = w / w.sum()
             learner = fit_weighted(self._make_estimator(), X, y, p * X.shape[0])
             miss = learner.predict(X) != y
