@@ -203,3 +203,21 @@ def test_hidden_folders_are_not_classes(image_folder):
     hidden.mkdir()
     shutil.copy(next((image_folder / "red").iterdir()), hidden / "copy.png")
     assert set(load_dataset(image_folder).y) == {"red", "blue"}
+
+
+def test_align_to_matches_label_types_columns_and_widths():
+    from transferkit.data.dataset import Dataset, align_to, labels_as
+
+    folder = Dataset(X=np.zeros((4, 3)), y=np.array(["0", "1", "1", "2"]), modality="tabular",
+                     name="src")
+    arrays = Dataset(X=np.ones((2, 3)), y=np.array([2, 0]), modality="tabular", name="test.npz")
+    assert align_to(folder, arrays).y.tolist() == ["2", "0"]  # folder "2" is label 2
+    assert labels_as(np.array([0, 1, 2]), np.array(["1", "2"])).tolist() == [1, 2]
+    with pytest.raises(TransferkitError, match="test.npz has label.s. 7 that src does not have"):
+        align_to(folder, Dataset(X=np.ones((1, 3)), y=np.array([7]), modality="tabular",
+                                 name="test.npz"))
+    with pytest.raises(TransferkitError, match="narrow.npz has 2 feature columns but src has 3"):
+        align_to(folder, Dataset(X=np.ones((1, 2)), y=None, modality="tabular",
+                                 name="narrow.npz"))
+    unlabelled_extra = Dataset(X=np.ones((1, 3)), y=np.array([9]), modality="tabular", name="t")
+    assert align_to(folder, unlabelled_extra, labels=False).y.tolist() == [9]  # never read

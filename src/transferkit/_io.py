@@ -42,6 +42,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+CONFIG = "config.json"  # a saved model's run folder has it
+SHALLOW_PREDICTIONS = "target_predictions.csv"  # a shallow `transferkit adapt` run's folder
+RUN_KINDS = {CONFIG: "a saved model",
+             SHALLOW_PREDICTIONS: "the predictions of a shallow `transferkit adapt` run"}
+
+
 def check_out_dir(path: str | os.PathLike | None, marker: str) -> None:
     """Refuse an output ``path`` that exists, is not empty and lacks ``marker`` (a folder this
     package did not write) -- call it before long work, so the work is not lost."""
@@ -54,8 +60,11 @@ def check_out_dir(path: str | os.PathLike | None, marker: str) -> None:
                                "choose another --out folder")
     if path.exists() and not (path / marker).is_file() and not (
             path.is_dir() and not any(path.iterdir())):
-        raise TransferkitError(f"{path} exists and is not a transferkit run dir",
-                               "choose another --out folder (nothing was overwritten)")
+        kind = next((what for file, what in RUN_KINDS.items() if (path / file).is_file()), None)
+        raise TransferkitError(
+            f"{path} exists and is not a transferkit run dir of this kind"
+            + (f" (it holds {kind}, which this command would replace)" if kind else ""),
+            "choose another --out folder (nothing was overwritten)")
 
 
 @contextlib.contextmanager

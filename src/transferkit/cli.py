@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .data.dataset import align_columns, take
+from .data.dataset import align_to, item_digests, take
 from .errors import TransferkitError
 from .progress import progress_bars
 
@@ -246,7 +246,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                                f"< 1, got {args.val_size}", "use e.g. --val-size 0.2")
     check_fit_args(None, None, args.threshold_metric or None)
     data = _load(args.data, args)
-    test = align_columns(data, _load(args.test, args)) if args.test else None
+    test = align_to(data, _load(args.test, args)) if args.test else None
     backbone = _default_backbone(args, data)
     tuning = {}
     if strategy != "linear-probe":  # end-to-end: transferkit.finetune, checkpoints beside out
@@ -331,15 +331,15 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     if args.method in ADAPTERS:
         return _adapt_shallow(args)
-    if args.target_labelled:
-        raise TransferkitError(f"{args.method} never uses target labels, so --target-labelled "
-                               "has nothing to do", "drop --target-labelled, or use tradaboost, "
-                               "regular-transfer or multitask")
     if args.method != SOURCE_ONLY and args.method not in DOMAIN_LOSSES:
         raise TransferkitError(  # one line before any data is read
             f"unknown domain-adaptation method '{args.method}'",
             f"use a shallow method on features ({', '.join(sorted(ADAPTERS))}) or a deep one "
             f"({', '.join(sorted(DOMAIN_LOSSES))}, {SOURCE_ONLY})")
+    if args.target_labelled:
+        raise TransferkitError(f"{args.method} never uses target labels, so --target-labelled "
+                               "has nothing to do", "drop --target-labelled, or use tradaboost, "
+                               "regular-transfer or multitask")
     if args.selector not in DEEP_SELECTORS:
         raise TransferkitError(f"unknown selector '{args.selector}'",
                                f"use one of: {', '.join(DEEP_SELECTORS)}")
@@ -363,8 +363,13 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         source_parts = {"X": take(source.X, train), "y": source.y[train],
                         "X_val": take(source.X, val), "y_val": source.y[val]}
         held_out = f"its {len(val)} 'val' samples held out for selection"
+    print(f"source: {args.source} ({len(source)} labelled, {held_out}); "
+          f"target: {args.target} ({len(target)} samples, labels unused); backbone "
+          f"{backbone}, strategy {strategy}, {args.epochs} epochs, seed {args.seed}", flush=True)
     rows, fitted = [], {}
     for method in methods:
+        if not args.quiet:
+            print(f"training {method}:", file=sys.stderr, flush=True)
         clf = DeepDomainAdaptation(
             method=method, method_params=method_params if method == args.method else None,
             trade_off=args.trade_off, selector=args.selector,
@@ -380,9 +385,6 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             if args.oracle:
                 m["oracle_accuracy"] = clf.oracle_accuracy_
             rows.append((f"{method} (epoch {clf.best_epoch_ + 1} by {args.selector})", m))
-    print(f"source: {args.source} ({len(source)} labelled, {held_out}); "
-          f"target: {args.target} ({len(target)} samples, labels unused); backbone "
-          f"{backbone}, strategy {strategy}, {args.epochs} epochs, seed {args.seed}")
     for clf in fitted.values():
         print(clf.report())
     if rows:
@@ -406,6 +408,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 def _adapt_data(args: argparse.Namespace):
     """Labelled source, target (labels ignored), optional labelled target test data and (for
     the few-labelled-target methods) the labelled target samples."""
+    from .adapt import AdaptWarning
+
     source = _load(args.source, args)
     target = _load(args.target, args, labelled=False)
     test = _load(args.target_test, args) if args.target_test else None
@@ -415,9 +419,20 @@ def _adapt_data(args: argparse.Namespace):
             raise TransferkitError(
                 f"source is {source.modality} data but {part.name} is {part.modality}",
                 "give source and target data of the same kind")
-    # tables: columns matched by name, not position
-    target, test, few = (None if part is None else align_columns(source, part)
-                         for part in (target, test, few))
+    # tables: columns matched by name, not position; the target's labels are never read
+    target = align_to(source, target, labels=False)
+    test, few = (None if part is None else align_to(source, part) for part in (test, few))
+    if test is not None and few is not None:
+        shared = np.isin(item_digests(test.X, test.modality), item_digests(few.X, few.modality))
+        if shared.all():
+            raise TransferkitError(
+                f"every {test.name} sample is also in {few.name}, the labelled samples the "
+                "model trains on: that score says nothing about new data",
+                "score on target samples that are not among the --target-labelled ones")
+        if shared.any():
+            warnings.warn(f"{shared.sum()} of the {shared.size} {test.name} samples are also in "
+                          f"{few.name}, which the model trains on: the score is optimistic -- "
+                          "drop them from the test set", AdaptWarning, stacklevel=2)
     return source, target, test, few
 
 
@@ -430,7 +445,7 @@ def _show(caught: list[warnings.WarningMessage]) -> None:
 def _adapt_shallow(args: argparse.Namespace) -> int:
     """``transferkit adapt --method coral|tca|...``: a shallow method on feature arrays (or on
     frozen pretrained features of images/text), beside the same classifier without it."""
-    from ._io import atomic_dir, check_out_dir, write_json, write_text
+    from ._io import SHALLOW_PREDICTIONS, atomic_dir, check_out_dir, write_json, write_text
     from .adapt import get_adapter
     from .adapt.datasets import zscore
     from .backbones import load_backbone
@@ -461,7 +476,7 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
         model.set_params(**params)
     except (TypeError, ValueError, AttributeError) as exc:
         raise bad_params(exc) from exc
-    check_out_dir(args.out, "metrics.json")
+    check_out_dir(args.out, SHALLOW_PREDICTIONS)
     source, target, test, few = _adapt_data(args)
     parts = {key: part for key, part in (("source", source), ("target", target), ("test", test),
                                          ("few", few)) if part is not None}
@@ -516,8 +531,8 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
         table = io.StringIO()  # csv quotes labels with commas or quotes in them
         csv.writer(table, lineterminator="\n").writerows(
             [("index", "label"), *enumerate(model.predict(Xt))])
-        with atomic_dir(args.out, only_replace_if="metrics.json") as tmp:
-            write_text(tmp / "target_predictions.csv", table.getvalue())
+        with atomic_dir(args.out, only_replace_if=SHALLOW_PREDICTIONS) as tmp:
+            write_text(tmp / SHALLOW_PREDICTIONS, table.getvalue())
             write_json(tmp / "metrics.json", {"method": args.method, "params": params,
                                               "rows": dict(rows)})
         print(f"wrote {len(target)} target predictions to {args.out}/target_predictions.csv")

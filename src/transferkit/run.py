@@ -17,15 +17,14 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from ._io import atomic_dir, load_tensors, read_json, save_tensors, write_json
+from ._io import CONFIG, atomic_dir, load_tensors, read_json, save_tensors, write_json
 from .backbones import check_modality
-from .data.dataset import Dataset, take
+from .data.dataset import Dataset, labels_as, take
 from .data.split import per_class_subsample, stratified_split
 from .errors import TransferkitError
 from .heads import HEADS
 from .metrics import classification_metrics, format_table, mean_sd
 
-CONFIG = "config.json"
 HEAD = "head.safetensors"
 METRICS = "metrics.json"
 FORMAT_VERSION = 1
@@ -248,10 +247,5 @@ def _scratch_params(clf_params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _codes(classes: np.ndarray, y: np.ndarray) -> np.ndarray:
-    unknown = set(np.unique(y).tolist()) - set(classes.tolist())
-    if unknown:
-        raise TransferkitError(
-            f"labels {sorted(map(str, unknown))[:5]} are not among the model's classes",
-            "evaluate on data with the classes the model was trained on",
-        )
-    return np.searchsorted(classes, y)
+    """Class indices ``(n,)`` of labels ``y (n,)`` among sorted ``classes (C,)``."""
+    return np.searchsorted(classes, labels_as(classes, y))

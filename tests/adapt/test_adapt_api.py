@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from adapt_testdata import SpyClassifier, toy_shift
@@ -127,7 +129,7 @@ def test_few_labelled_target_methods_require_target_labels_of_source_classes(cls
     assert "19 labels for 20 samples" in one_line(exc)
     with pytest.raises(TransferkitError) as exc:
         cls().fit(Xs, ys, Xt[:20], yt=np.r_[yt[:19], 7])
-    assert "never occur in ys" in one_line(exc)
+    assert "yt has class(es) 7 that never occur in ys" in one_line(exc)
     model = cls().fit(Xs, ys, Xt[:20], yt=yt[:20])
     assert model.score(Xt, yt) > 0.6 and model.predict_proba(Xt).shape == (len(Xt), 2)
 
@@ -161,6 +163,10 @@ def test_more_components_than_samples_is_an_error(cls):
     with pytest.raises(TransferkitError) as exc:
         cls(n_components=30).fit(Xs, ys, Xt)
     assert "n_components" in one_line(exc)
+    for bad in (2.5, -3):  # never silently truncated
+        with pytest.raises(TransferkitError) as exc:
+            cls(n_components=bad).fit(Xs, ys, Xt)
+        assert f"n_components must be a positive integer, got {bad}" in one_line(exc)
 
 
 def test_constant_column_warns_and_breaks_unregularised_coral():
@@ -231,6 +237,9 @@ def test_one_target_sample_or_odd_labels_give_one_line_errors(cls):
     with pytest.raises(TransferkitError) as exc:
         make(cls).fit(np.ones_like(Xs), ys, np.ones_like(Xt))
     assert "all 5 feature columns are constant" in one_line(exc)
+    with pytest.raises(TransferkitError) as exc:
+        make(cls).fit(np.ones_like(Xs), ys, Xt)
+    assert "all 5 feature columns are constant in the source" in one_line(exc)
 
 
 @pytest.mark.parametrize("cls", [KMM, KLIEP, DiscriminativeWeighting])
@@ -245,7 +254,24 @@ def test_weights_reach_the_last_step_of_a_pipeline_or_a_grid_search(cls):
     np.testing.assert_allclose(SpyClassifier.calls[-1], model.weights_)
     search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2)
     assert make(cls, estimator=search).fit(Xs, ys, Xt).score(Xs, ys) > 0.5
+    SpyClassifier.calls = []  # a search over a pipeline: the weights reach its last step
+    search = GridSearchCV(make_pipeline(StandardScaler(), SpyClassifier()),
+                          {"standardscaler__with_mean": [True, False]}, cv=2, refit=True)
+    model = make(cls, estimator=search).fit(Xs, ys, Xt)
+    np.testing.assert_allclose(SpyClassifier.calls[-1], model.weights_)
     with pytest.raises(TransferkitError) as exc:
         make(cls, estimator=make_pipeline(StandardScaler(), KNeighborsClassifier())).fit(
             Xs, ys, Xt)
     assert "KNeighborsClassifier.fit does not accept sample_weight" in one_line(exc)
+
+
+def test_weights_that_drop_a_class_warn():
+    from transferkit.adapt import AdaptWarning
+    from transferkit.adapt.base import warn_lost_classes
+
+    ys = np.repeat([0, 1, 2], 10)
+    with pytest.warns(AdaptWarning, match=r"class\(es\) 1 almost no weight .*size 20 of 30"):
+        warn_lost_classes(np.where(ys == 1, 0.0, 1.0), ys, "KMM")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_lost_classes(np.where(ys == 1, 0.2, 1.0), ys, "KMM")  # down-weighted, not lost

@@ -2,6 +2,7 @@
 images), the no-adaptation row beside it, atomic outputs; bad input -> one line, exit 2."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -59,7 +60,8 @@ def test_images_go_through_a_frozen_backbone_first(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--method", "tca", "--params", '{"n_components": 30}', "--source", "{tiny}"],
      "n_components=30"),
-    (["--method", "coral", "--target", "{target_3d}"], "source has 5 features but target has 3"),
+    (["--method", "coral", "--target", "{target_3d}"],
+     "target_3d has 3 feature columns but source has 5"),
     (["--method", "tca", "--params", '{"nope": 1}'], "bad --params for tca"),
     (["--method", "tca", "--params", "{not json"], "bad --params for tca"),
     (["--method", "tradaboost"], "tradaboost trains on a few labelled target samples"),
@@ -71,6 +73,8 @@ def test_images_go_through_a_frozen_backbone_first(tmp_path, capsys):
     (["--method", "tca", "--params", '{"reg": "1"}'], "bad --params for tca"),
     (["--method", "kmm", "--params", '{"estimator": "knn"}'], "bad --params for kmm"),
     (["--method", "tca", "--params", "[1, 2]"], "not a JSON object"),
+    (["--method", "regular-transfer", "--target-labelled", "{tiny}", "--target-test", "{tiny}"],
+     "every tiny sample is also in tiny, the labelled samples the model trains on"),
 ])
 def test_bad_input_is_one_line_exit_2(files, capsys, args, message):
     args = [a.replace("{tiny}", str(files / "tiny.npz")).replace(
@@ -121,6 +125,34 @@ def test_a_foreign_out_folder_is_left_alone(files, capsys):
     assert adapt(files, "--method", "coral", "--out", str(out)) == 2
     assert "not a transferkit run dir" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
+
+
+@pytest.mark.parametrize("marker, kind", [("config.json", "a saved model"),
+                                           ("metrics.json", None)])
+def test_a_saved_model_is_never_replaced_by_a_shallow_run(marker, kind, files, capsys):
+    out = files / "model_run"  # a `fit` or deep `adapt` run: config.json, weights, metrics.json
+    out.mkdir()
+    for name in (marker, "metrics.json", "head.safetensors"):
+        (out / name).write_text("{}")
+    assert adapt(files, "--method", "coral", "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert "not a transferkit run dir of this kind" in err
+    assert (kind is None) or f"it holds {kind}" in err
+    assert sorted(p.name for p in out.iterdir()) == sorted({marker, "metrics.json",
+                                                            "head.safetensors"})
+
+
+@pytest.mark.parametrize("X, y, message", [
+    (None, 9, "test_bad has label.s. 9 that source does not have"),
+    (3, None, "test_bad has 3 feature columns but source has 5"),
+])
+def test_a_test_file_that_cannot_be_scored_fails_before_any_fit(X, y, message, files, capsys):
+    Xs, ys, Xt, yt = toy_shift()
+    np.savez(files / "test_bad.npz", X=Xt if X is None else Xt[:, :X],
+             y=yt if y is None else np.where(np.arange(len(yt)) % 2, yt, y))
+    assert adapt(files, "--method", "coral", "--target-test", str(files / "test_bad.npz")) == 2
+    captured = capsys.readouterr()
+    assert re.search(message, captured.err) and "source:" not in captured.out  # nothing fitted
 
 
 def test_zscore_gives_the_published_easytl_number_from_the_raw_files(capsys):
@@ -195,3 +227,12 @@ def test_predictions_csv_quotes_labels_with_commas(tmp_path):
     table = pd.read_csv(tmp_path / "run" / "target_predictions.csv")
     assert list(table.columns) == ["index", "label"] and len(table) == len(Xt)
     assert set(table["label"]) <= {"cat, big", 'dog "x"'}
+
+
+def test_a_test_set_sharing_samples_with_the_labelled_ones_warns(files, capsys):
+    Xs, ys, Xt, yt = toy_shift()
+    np.savez(files / "few.npz", X=Xt[:20], y=yt[:20])
+    np.savez(files / "test_mixed.npz", X=Xt[10:60], y=yt[10:60])  # 10 of them in few.npz
+    assert adapt(files, "--method", "regular-transfer", "--target-labelled",
+                 str(files / "few.npz"), "--target-test", str(files / "test_mixed.npz")) == 0
+    assert "warning: 10 of the 50 test_mixed samples are also in few" in capsys.readouterr().err

@@ -15,6 +15,7 @@ def domains(tmp_path):
     np.savez(tmp_path / "source.npz", X=Xs, y=ys)
     np.savez(tmp_path / "target.npz", X=Xt)  # no labels: the target needs none
     np.savez(tmp_path / "target_test.npz", X=Xt, y=yt)
+    np.savez(tmp_path / "other_classes.npz", X=Xt, y=np.where(np.arange(len(yt)) % 2, yt, 77))
     return tmp_path
 
 
@@ -42,10 +43,15 @@ def test_adapt_reports_method_and_source_only_then_saves(domains, capsys):
     (["--trade-off", "-1"], "error: trade_off must be a finite number >= 0"),
     (["--params", '{"width": 3}'], "error: bad options for method 'dann'"),
     (["--params", '{"hidden": 8}', "--method", "source-only"], "error: --params has nothing"),
+    (["--lr", "-1"], "error: lr must be a finite number >= 0, got -1.0"),
+    (["--lr", "inf"], "error: lr must be a finite number >= 0, got inf"),
+    (["--method", "nope", "--target-labelled", "x.npz"], "error: unknown domain-adaptation"),
+    (["--target-test", "{d}/other_classes.npz"],  # found before any training
+     "error: other_classes has label(s) 77 that source does not have"),
 ])
 def test_bad_input_is_one_line_exit_2(domains, capsys, args, message):
     code = main(["adapt", "--source", str(domains / "source.npz"), "--target",
-                 str(domains / "target.npz"), *args])
+                 str(domains / "target.npz"), *(a.replace("{d}", str(domains)) for a in args)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(message) and len(err.strip().splitlines()) == 1
 

@@ -153,3 +153,24 @@ def test_a_checkpoint_resumes_only_on_the_data_it_was_trained_on(images, tmp_pat
     again = Trainer(FineTuneModel(TinyCNN(), 2), "finetune", cfg,
                     checkpoint_dir=tmp_path / "ck").fit(X[:30], c[:30], resume=True)
     assert again.resumed_from == 1
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"lr": -1.0}, "lr must be a finite number >= 0"),
+    ({"head_lr": float("nan")}, "head_lr must be a finite number >= 0"),
+    ({"weight_decay": -0.1}, "weight_decay must be >= 0"),
+])
+def test_bad_rates_are_one_line(settings, message):
+    with pytest.raises(TransferkitError, match=message):
+        TrainConfig(**settings).check()
+    TrainConfig(lr=None).check()  # None: the strategy's default rate
+
+
+def test_verbose_epoch_lines_go_to_stderr_counted_from_one(images, capsys):
+    X, c = _data(images)
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=1e-3, augment=False, verbose=True)
+    Trainer(FineTuneModel(TinyCNN(), 2), "finetune", cfg).fit(X[:16], c[:16], X[16:24], c[16:24])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("  epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"], captured.err
+    assert "val_accuracy=" in lines[0] and "epoch=" not in captured.err + captured.out

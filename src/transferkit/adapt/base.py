@@ -150,6 +150,9 @@ def check_domains(
     dead = np.nonzero((lo_s == hi_s) & (lo_t == hi_t) & (hi_s == hi_t))[0]
     check(dead.size < Xs.shape[1], f"all {Xs.shape[1]} feature columns are constant (one value "
           "in both domains): there is nothing to learn from", "check the feature extraction")
+    check(np.any(lo_s != hi_s), f"all {Xs.shape[1]} feature columns are constant in the source "
+          "(Xs): no classifier can learn its labels from them",
+          "check the source's feature extraction")
     if dead.size:
         warnings.warn(
             f"{dead.size} feature column(s) are constant in both domains (first: {dead[0]}); "
@@ -167,8 +170,8 @@ def _weight_receiver(estimator: Any) -> tuple[Any, str]:
         name, last = estimator.steps[-1]
         inner, key = _weight_receiver(last)
         return inner, f"{name}__{key}"
-    if isinstance(estimator, BaseSearchCV):
-        return _weight_receiver(estimator.estimator)[0], "sample_weight"
+    if isinstance(estimator, BaseSearchCV):  # fit(X, y, **kw) passes kw to its model's fit
+        return _weight_receiver(estimator.estimator)
     return estimator, "sample_weight"
 
 
@@ -310,9 +313,9 @@ class BaseAdapter(ClassifierMixin, BaseEstimator):
             check(yt is not None, f"{name} needs labels for the target samples",
                   "call fit(Xs, ys, Xt, yt=yt) with a few labelled target samples")
             yt = as_labels(yt, Xt.shape[0], "yt (target labels)")
-            check(bool(np.isin(yt, self.classes_).all()),
-                  "yt contains classes that never occur in ys",
-                  "label target samples with source classes only")
+            new = np.setdiff1d(yt, self.classes_).tolist()
+            check(not new, f"yt has class(es) {', '.join(map(str, new[:5]))} that never occur "
+                  "in ys", "label target samples with source classes only")
         self.n_features_in_ = Xs.shape[1]
         self._fit(Xs, ys, Xt, yt)
         return self
@@ -385,6 +388,23 @@ class FeatureAdapter(BaseAdapter):
         return self._map(self._check_X(X, domain), domain)
 
 
+def warn_lost_classes(weights: np.ndarray, ys: np.ndarray, method: str,
+                      floor: float = 0.01) -> None:
+    """An :class:`AdaptWarning` when ``weights (ns,)`` leave some classes of ``ys (ns,)``
+    less than ``floor`` of the share of the total weight their sample count gives them."""
+    classes, counts = np.unique(ys, return_counts=True)
+    mass = np.array([weights[ys == c].sum() for c in classes]) / max(weights.sum(), 1e-300)
+    lost = classes[mass < floor * counts / counts.sum()]
+    if lost.size:
+        ess = weights.sum() ** 2 / max((weights ** 2).sum(), 1e-300)
+        warnings.warn(
+            f"{method}'s weights leave source class(es) {', '.join(map(str, lost.tolist()[:5]))}"
+            f" almost no weight (effective sample size {ess:.0f} of {ys.size}), so the "
+            "classifier will rarely predict them -- the domains may barely overlap: compare "
+            "with no adaptation, or change the method's kernel width or bounds",
+            AdaptWarning, stacklevel=4)
+
+
 class InstanceAdapter(BaseAdapter):
     """Re-weights source samples so they resemble the target; ``weights_`` has shape (ns,).
 
@@ -396,6 +416,7 @@ class InstanceAdapter(BaseAdapter):
         estimator = self._make_estimator()
         require_sample_weight(estimator, type(self).__name__)  # fail before the weights' cost
         self.weights_ = np.asarray(self._fit_weights(Xs, ys, Xt), dtype=np.float64)
+        warn_lost_classes(self.weights_, ys, type(self).__name__)
         self.estimator_ = fit_weighted(estimator, Xs, ys, self.weights_)
 
     def _fit_weights(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:

@@ -54,21 +54,52 @@ class Dataset:
         return np.unique(self.y)
 
 
-def align_columns(reference: Dataset, other: Dataset) -> Dataset:
-    """``other`` with its feature columns in ``reference``'s order, matched by name (tables
-    only; a no-op when either has no column names). Different column sets -> one line."""
+def align_to(reference: Dataset, other: Dataset, labels: bool = True) -> Dataset:
+    """``other`` made comparable with ``reference``, before any work: table columns put in
+    ``reference``'s order by name (a different column set, or arrays of another width -> one
+    line) and, with ``labels``, its labels in ``reference``'s type (see :func:`labels_as`)."""
     ref, names = reference.feature_names, other.feature_names
-    if ref is None or names is None or names == ref:
-        return other
-    missing = [c for c in ref if c not in names]
-    extra = [c for c in names if c not in ref]
-    if missing or extra:
+    if ref is not None and names is not None and names != ref:
+        missing = [c for c in ref if c not in names]
+        extra = [c for c in names if c not in ref]
+        if missing or extra:
+            raise TransferkitError(
+                f"{other.name}'s feature columns differ from {reference.name}'s (missing: "
+                f"{', '.join(missing[:5]) or 'none'}; extra: {', '.join(extra[:5]) or 'none'})",
+                "give both tables the same feature columns")
+        order = [names.index(c) for c in ref]
+        other = dataclasses.replace(other, X=np.asarray(other.X)[:, order],
+                                    feature_names=list(ref))
+    if reference.modality == other.modality == "tabular":
+        width, other_width = np.shape(reference.X)[1:], np.shape(other.X)[1:]
+        if width != other_width:
+            raise TransferkitError(
+                f"{other.name} has {other_width[0] if other_width else 0} feature columns but "
+                f"{reference.name} has {width[0] if width else 0}",
+                "give both the same features (same columns, same feature extractor)")
+    if labels and other.y is not None and reference.y is not None:
+        other = dataclasses.replace(other, y=labels_as(reference.classes, other.y, other.name,
+                                                       reference.name))
+    return other
+
+
+def labels_as(classes: np.ndarray, y: Any, name: str = "the data",
+              reference: str = "the model") -> np.ndarray:
+    """``y (n,)`` as values of ``classes (C,)``: equal values, else equal text (a folder's
+    class "3" and an array's label 3 are one class). A label of no class -> one line."""
+    y = np.asarray(y)
+    if set(np.unique(y).tolist()) <= set(classes.tolist()):
+        return y
+    by_text = {str(c): c for c in classes.tolist()}
+    unknown = sorted({str(v) for v in np.unique(y).tolist()} - by_text.keys())
+    if unknown:
         raise TransferkitError(
-            f"{other.name}'s feature columns differ from {reference.name}'s (missing: "
-            f"{', '.join(missing[:5]) or 'none'}; extra: {', '.join(extra[:5]) or 'none'})",
-            "give both tables the same feature columns")
-    order = [names.index(c) for c in ref]
-    return dataclasses.replace(other, X=np.asarray(other.X)[:, order], feature_names=list(ref))
+            f"{name} has label(s) {', '.join(unknown[:5])}"
+            f"{' ...' if len(unknown) > 5 else ''} that {reference} does not have "
+            f"(its classes: {', '.join(list(by_text)[:10])}"
+            f"{' ...' if len(by_text) > 10 else ''})",
+            f"give only samples of the classes of {reference}")
+    return np.array([by_text[str(v)] for v in y.tolist()], dtype=classes.dtype)
 
 
 def take(X: Any, idx: np.ndarray) -> Any:

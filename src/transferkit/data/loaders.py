@@ -53,7 +53,7 @@ def validate_labels(ds: Dataset) -> None:
     classes = np.unique(ds.y)
     if len(classes) < 2:
         raise TransferkitError(
-            f"{ds.name} has only one class ({classes[0]!r})",
+            f"{ds.name} has only one class ({classes.tolist()[0]!r})",
             "a classifier needs at least two classes of labelled samples",
         )
 

@@ -15,6 +15,7 @@ import hashlib
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .._io import atomic_dir, load_tensors, read_json, save_tensors, write_json
-from ..errors import TransferkitError
+from ..errors import TransferkitError, is_finite_number
 from .augment import make_augment
 from .model import FineTuneModel, count_parameters, set_train_modes, unwrap
 from .strategies import Strategy, make_strategy
@@ -60,6 +61,13 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1:
             raise TransferkitError(f"epochs={self.epochs}, batch_size={self.batch_size}",
                                    "both must be >= 1")
+        for name, value in (("lr", self.lr), ("head_lr", self.head_lr)):
+            if value is not None and not (is_finite_number(value) and value >= 0):
+                raise TransferkitError(f"{name} must be a finite number >= 0, got {value!r}",
+                                       f"use e.g. {name}=1e-3 (CLI: --lr)")
+        if not (is_finite_number(self.weight_decay) and self.weight_decay >= 0):
+            raise TransferkitError(f"weight_decay must be >= 0, got {self.weight_decay!r}",
+                                   "use e.g. weight_decay=0.01")
         if self.precision not in ("no", "bf16"):
             raise TransferkitError(f"precision '{self.precision}' is not supported",
                                    "use 'no' or 'bf16'")
@@ -415,9 +423,10 @@ class Trainer:
             else:
                 result.best_epoch = epoch
             result.history.append(record)
-            if cfg.verbose and acc.is_main_process:
-                print("  " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                       for k, v in record.items()), flush=True)
+            if cfg.verbose and acc.is_main_process:  # progress, so stderr: stdout has results
+                print(f"  epoch {epoch + 1}/{cfg.epochs}  " + "  ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in record.items() if k != "epoch"), file=sys.stderr, flush=True)
             stop = bool(cfg.patience and bad_epochs >= cfg.patience)
             self._save_checkpoint(epoch, result, best_key, bad_epochs, best_state, stop)
             if stop:

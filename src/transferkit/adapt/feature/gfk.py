@@ -18,7 +18,7 @@ import numpy as np
 from transferkit.adapt.base import FeatureAdapter, register
 from transferkit.adapt.feature.sa import principal_axes
 from transferkit.adapt.kernels import one_blas_thread, symmetric_eig
-from transferkit.errors import check
+from transferkit.errors import check, check_int
 
 
 def geodesic_flow_embedding(Ps: np.ndarray, Pt: np.ndarray, tol: float = 1e-10) -> np.ndarray:
@@ -52,6 +52,7 @@ def geodesic_flow_embedding(Ps: np.ndarray, Pt: np.ndarray, tol: float = 1e-10) 
 def gfk_embedding(Xs: np.ndarray, Xt: np.ndarray, n_components: int) -> np.ndarray:
     """``E (D, m)`` of :func:`geodesic_flow_embedding` between the top-``n_components`` PCA
     subspaces of ``Xs (ns, D)`` and ``Xt (nt, D)``; samples map to ``X @ E``."""
+    check_int("n_components", n_components, 1, 20)
     k = int(n_components)
     limit = min(Xs.shape[0] - 1, Xt.shape[0] - 1, Xs.shape[1] // 2)
     check(limit >= 1, f"GFK needs at least 2 features and 2 samples per domain, got "

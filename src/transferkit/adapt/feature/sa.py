@@ -8,7 +8,7 @@ import numpy as np
 
 from transferkit.adapt.base import FeatureAdapter, register
 from transferkit.adapt.kernels import one_blas_thread
-from transferkit.errors import check
+from transferkit.errors import check, check_int
 
 
 def principal_axes(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +32,7 @@ class SA(FeatureAdapter):
         self.n_components = n_components
 
     def _fit_map(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:
+        check_int("n_components", self.n_components, 1, 20)
         k = int(self.n_components)
         limit = min(Xs.shape[0] - 1, Xt.shape[0] - 1, Xs.shape[1])  # centred: n - 1 axes
         check(1 <= k <= limit,

@@ -25,7 +25,7 @@ from transferkit.adapt.kernels import (
     resolve_mode,
     symmetric_eig,
 )
-from transferkit.errors import check
+from transferkit.errors import check, check_int
 
 NORMALIZE_FIX = "drop all-zero samples or pass normalize=False"
 
@@ -128,6 +128,7 @@ class TCA(FeatureAdapter):
             F[: Xs.shape[0]] = fmap.transform(Xs)
             F[Xs.shape[0]:] = fmap.transform(Xt)
         self.feature_map_ = fmap
+        check_int("n_components", self.n_components, 1, 20)
         k = int(self.n_components)
         limit = min(F.shape[1], n - 1)
         check(1 <= k <= limit,
