@@ -56,8 +56,9 @@ def _default_backbone(args: argparse.Namespace, data, path: str | None = None,
                       image: str = "efficientnet_lite0") -> str:
     """``--backbone``, else the default for the data's modality (``image`` for images, minilm
     for text); tabular features have none: one line naming ``path`` (default ``--data``)."""
-    backbone = args.backbone or {"image": image, "text": "minilm"}.get(data.modality)
-    if backbone is None:
+    defaults = {"image": image, "text": "minilm"}
+    backbone = args.backbone or defaults.get(data.modality)
+    if data.modality not in defaults:  # even a named backbone: none takes features
         raise TransferkitError(
             f"{path or args.data} holds {data.modality} features; no pretrained backbone reads "
             "those", "pass image or text data, or use a shallow method (`transferkit adapt "
@@ -174,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "efficientnet_lite0 for shallow ones; text: minilm]")
     ad.add_argument("--trade-off", type=float, default=1.0,
                     help="weight of the adaptation loss [1.0]")
-    ad.add_argument("--selector", default="dev",
+    ad.add_argument("--selector", default=None,
                     help="label-free epoch selection: dev | iwv | snd | entropy | "
                     "source-accuracy | last (no selection: the final epoch) [dev]")
     ad.add_argument("--oracle", action="store_true",
@@ -191,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pred = command("predict", help="write predictions (label + probabilities) to CSV")
     pred.add_argument("run_dir")
-    pred.add_argument("inputs", help="image file/folder, text file (one per line), or a table")
+    pred.add_argument("inputs", help="image file/folder, text file (one per line), a table, "
+                      "or arrays (.npz/.mat)")
     pred.add_argument("--output", "-o", help="CSV to write [stdout]")
     pred.add_argument("--text-column")
     pred.add_argument("--image-column")
@@ -340,6 +342,10 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         raise TransferkitError(f"{args.method} never uses target labels, so --target-labelled "
                                "has nothing to do", "drop --target-labelled, or use tradaboost, "
                                "regular-transfer or multitask")
+    if args.zscore:
+        raise TransferkitError("--zscore standardises the features of shallow methods; a deep "
+                               "method trains on the inputs themselves", "drop --zscore")
+    args.selector = args.selector or "dev"
     if args.selector not in DEEP_SELECTORS:
         raise TransferkitError(f"unknown selector '{args.selector}'",
                                f"use one of: {', '.join(DEEP_SELECTORS)}")
@@ -368,8 +374,6 @@ def cmd_adapt(args: argparse.Namespace) -> int:
           f"{backbone}, strategy {strategy}, {args.epochs} epochs, seed {args.seed}", flush=True)
     rows, fitted = [], {}
     for method in methods:
-        if not args.quiet:
-            print(f"training {method}:", file=sys.stderr, flush=True)
         clf = DeepDomainAdaptation(
             method=method, method_params=method_params if method == args.method else None,
             trade_off=args.trade_off, selector=args.selector,
@@ -464,6 +468,11 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
     if args.oracle:
         raise TransferkitError("--oracle applies to deep methods (it reports the epoch picked on "
                                "test labels)", "drop --oracle for a shallow method")
+    if args.selector is not None:
+        raise TransferkitError(
+            "--selector chooses a deep method's epoch; a shallow method has none",
+            "drop --selector (to choose a shallow method's parameters without target labels, "
+            "use transferkit.adapt.LabelFreeSearch in Python)")
     params = _json_params(args.params, args.method)
 
     def bad_params(exc: Exception) -> TransferkitError:
@@ -540,7 +549,9 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
 
 
 def _read_inputs(path: str, args: argparse.Namespace, modality: str):
-    """Inputs for predict: an image, a folder of images, a text file, or a table."""
+    """Inputs for predict: an image, a folder of images, a text file, a table, or arrays
+    (``.npz``/``.mat``, as for fit)."""
+    from .data import load_dataset
     from .data.images import IMAGE_SUFFIXES
     from .data.loaders import load_table
 
@@ -554,12 +565,13 @@ def _read_inputs(path: str, args: argparse.Namespace, modality: str):
         return files, files
     if p.suffix.lower() in IMAGE_SUFFIXES:
         return [str(p)], [str(p)]
-    if p.suffix.lower() in (".csv", ".tsv", ".parquet", ".pq"):
-        ds = load_table(p, label_column=None, text_column=args.text_column,
-                        image_column=args.image_column)
-        if ds.modality in ("text", "image"):  # the text itself, or the image's path
-            return ds.X, [str(x) for x in ds.X]
-        return ds.X, [str(i) for i in range(len(ds))]  # a feature row: its row number
+    if p.suffix.lower() in (".csv", ".tsv", ".parquet", ".pq", ".npz", ".mat"):
+        ds = (load_table(p, label_column=None, text_column=args.text_column,
+                         image_column=args.image_column) if p.suffix.lower() not in
+              (".npz", ".mat") else load_dataset(p, labelled=False))
+        if ds.modality in ("text", "image") and not isinstance(ds.X, np.ndarray):
+            return ds.X, [str(x) for x in ds.X]  # the text itself, or the image's path
+        return ds.X, [str(i) for i in range(len(ds))]  # an array row: its row number
     if modality != "text":
         raise TransferkitError(
             f"{p.name} is not an image or a table, but the model takes {modality} inputs",

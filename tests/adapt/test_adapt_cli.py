@@ -69,6 +69,8 @@ def test_images_go_through_a_frozen_backbone_first(tmp_path, capsys):
     (["--method", "coral", "--target-labelled", "{tiny}"], "coral never uses target labels"),
     (["--method", "dann", "--target-labelled", "{tiny}"], "dann never uses target labels"),
     (["--method", "coral", "--oracle"], "--oracle applies to deep methods"),
+    (["--method", "coral", "--selector", "dev"], "--selector chooses a deep method's epoch"),
+    (["--method", "dann", "--zscore"], "--zscore standardises the features of shallow"),
     (["--method", "kliep", "--params", '{"max_iter": "x"}'], "max_iter must be a positive"),
     (["--method", "tca", "--params", '{"reg": "1"}'], "bad --params for tca"),
     (["--method", "kmm", "--params", '{"estimator": "knn"}'], "bad --params for kmm"),

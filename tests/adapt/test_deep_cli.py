@@ -15,6 +15,8 @@ def domains(tmp_path):
     np.savez(tmp_path / "source.npz", X=Xs, y=ys)
     np.savez(tmp_path / "target.npz", X=Xt)  # no labels: the target needs none
     np.savez(tmp_path / "target_test.npz", X=Xt, y=yt)
+    np.savez(tmp_path / "features.npz", X=np.ones((20, 4)) * np.arange(20)[:, None],
+             y=np.arange(20) % 2)
     np.savez(tmp_path / "other_classes.npz", X=Xt, y=np.where(np.arange(len(yt)) % 2, yt, 77))
     return tmp_path
 
@@ -33,6 +35,10 @@ def test_adapt_reports_method_and_source_only_then_saves(domains, capsys):
     assert (out / "metrics.json").is_file()
     Xt = np.load(domains / "target_test.npz")["X"]
     assert load_run(out).predict(Xt).shape == (len(Xt),)
+    csv = domains / "pred.csv"  # the CLI predicts on arrays like the ones it trained on
+    assert main(["predict", str(out), str(domains / "target_test.npz"), "-o", str(csv)]) == 0
+    rows = csv.read_text().splitlines()
+    assert len(rows) == 1 + len(Xt) and rows[1].startswith("0,")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -46,6 +52,8 @@ def test_adapt_reports_method_and_source_only_then_saves(domains, capsys):
     (["--lr", "-1"], "error: lr must be a finite number >= 0, got -1.0"),
     (["--lr", "inf"], "error: lr must be a finite number >= 0, got inf"),
     (["--method", "nope", "--target-labelled", "x.npz"], "error: unknown domain-adaptation"),
+    (["--source", "{d}/features.npz", "--target", "{d}/features.npz", "--backbone", "lenet"],
+     "error: {d}/features.npz holds tabular features; no pretrained backbone reads those"),
     (["--target-test", "{d}/other_classes.npz"],  # found before any training
      "error: other_classes has label(s) 77 that source does not have"),
 ])
@@ -53,7 +61,8 @@ def test_bad_input_is_one_line_exit_2(domains, capsys, args, message):
     code = main(["adapt", "--source", str(domains / "source.npz"), "--target",
                  str(domains / "target.npz"), *(a.replace("{d}", str(domains)) for a in args)])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith(message) and len(err.strip().splitlines()) == 1
+    assert code == 2 and err.startswith(message.replace("{d}", str(domains)))
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_unlabelled_source_is_refused(domains, capsys):

@@ -104,3 +104,8 @@ def test_a_backbone_instance_is_copied_not_trained_in_place():
     assert all(torch.equal(v, backbone.state_dict()[k]) for k, v in before.items())
     b = DeepDomainAdaptation(backbone=backbone, epochs=1).fit(Xs, ys, X_target=Xt)
     np.testing.assert_allclose(a.predict_proba(Xt), b.predict_proba(Xt), atol=1e-6)
+
+
+def test_epoch_lines_name_the_method():
+    config = DeepDomainAdaptation(method="cdan", epochs=4, lr=1e-3).train_config()
+    assert (config.desc, config.epochs, config.lr) == ("cdan", 4, 1e-3)

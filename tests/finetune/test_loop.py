@@ -168,9 +168,9 @@ def test_bad_rates_are_one_line(settings, message):
 
 def test_verbose_epoch_lines_go_to_stderr_counted_from_one(images, capsys):
     X, c = _data(images)
-    cfg = TrainConfig(epochs=2, batch_size=8, lr=1e-3, augment=False, verbose=True)
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=1e-3, augment=False, verbose=True, desc="mine")
     Trainer(FineTuneModel(TinyCNN(), 2), "finetune", cfg).fit(X[:16], c[:16], X[16:24], c[16:24])
     captured = capsys.readouterr()
-    lines = [line for line in captured.err.splitlines() if line.startswith("  epoch ")]
-    assert [line.split()[1] for line in lines] == ["1/2", "2/2"], captured.err
+    lines = [line for line in captured.err.splitlines() if line.startswith("  mine epoch ")]
+    assert [line.split()[2] for line in lines] == ["1/2", "2/2"], captured.err
     assert "val_accuracy=" in lines[0] and "epoch=" not in captured.err + captured.out

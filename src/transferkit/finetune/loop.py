@@ -56,6 +56,7 @@ class TrainConfig:
     num_workers: int = 0  # >0: workers start with forkserver (fork deadlocks kornia_rs)
     max_steps_per_epoch: int | None = None
     verbose: bool = False
+    desc: str = ""  # shown before "epoch i/n" on the progress bar and the verbose lines
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -387,7 +388,8 @@ class Trainer:
             if hasattr(self.loader, "set_epoch"):  # Accelerate re-sets the sampler's epoch
                 self.loader.set_epoch(epoch)  # from its own counter: keep them equal
             losses = []
-            with tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            label = f"{cfg.desc} epoch {epoch + 1}/{cfg.epochs}".lstrip()
+            with tqdm(total=self.steps_per_epoch, desc=label,
                       unit="step", leave=False,
                       disable=not (cfg.verbose and acc.is_main_process)) as bar:
                 for step, (inputs, labels) in enumerate(self.loader):
@@ -424,7 +426,7 @@ class Trainer:
                 result.best_epoch = epoch
             result.history.append(record)
             if cfg.verbose and acc.is_main_process:  # progress, so stderr: stdout has results
-                print(f"  epoch {epoch + 1}/{cfg.epochs}  " + "  ".join(
+                print(f"  {label}  " + "  ".join(
                     f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                     for k, v in record.items() if k != "epoch"), file=sys.stderr, flush=True)
             stop = bool(cfg.patience and bad_epochs >= cfg.patience)

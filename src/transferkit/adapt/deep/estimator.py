@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from ...data.dataset import infer_modality
 from ...errors import TransferkitError, is_finite_number
 from ...finetune.estimator import FineTuneClassifier
-from ...finetune.loop import DomainObjective
+from ...finetune.loop import DomainObjective, TrainConfig
 from ...finetune.model import FineTuneModel
 from ...run import _codes
 from ..validation import DEFAULT_SELECTOR
@@ -103,6 +104,10 @@ class DeepDomainAdaptation(FineTuneClassifier):
             self.oracle_epoch_ = int(np.argmax(accs))
             self.oracle_accuracy_ = float(accs[self.oracle_epoch_])
         return self
+
+    def train_config(self) -> TrainConfig:
+        """The loop settings, with the method's name on the progress bar and epoch lines."""
+        return dataclasses.replace(super().train_config(), desc=self.method)
 
     def _domain_objective(self, model: FineTuneModel, X_val: Any, codes_val: Any
                           ) -> DomainObjective:
