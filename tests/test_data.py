@@ -221,3 +221,16 @@ def test_align_to_matches_label_types_columns_and_widths():
                                  name="narrow.npz"))
     unlabelled_extra = Dataset(X=np.ones((1, 3)), y=np.array([9]), modality="tabular", name="t")
     assert align_to(folder, unlabelled_extra, labels=False).y.tolist() == [9]  # never read
+
+
+def test_a_stray_text_cell_in_a_numeric_column_is_named(tmp_path):
+    from transferkit.data import load_dataset
+
+    rows = ["f0,f1,label"] + [f"{i},{i * 2},{i % 2}" for i in range(6)]
+    rows[3] = "2,oops,0"
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(TransferkitError, match="'f1' is numeric but data row 3 holds 'oops'"):
+        load_dataset(tmp_path / "t.csv")
+    names = ["f0,name,label"] + [f"{i},item{i},{i % 2}" for i in range(6)]
+    (tmp_path / "ok.csv").write_text("\n".join(names) + "\n")
+    assert load_dataset(tmp_path / "ok.csv").feature_names == ["f0"]  # a text column: left out

@@ -146,6 +146,14 @@ def load_table(
         X = rest[text_column].fillna("").astype(str).tolist()
         return Dataset(X, y, "text", name=path.stem, split=split)
     cols = feature_columns or [c for c in rest.columns if pd.api.types.is_numeric_dtype(rest[c])]
+    if feature_columns is None:  # a mostly numeric column is a feature with bad cells, not text
+        for c in rest.columns.difference(cols, sort=False):
+            numbers = pd.to_numeric(rest[c], errors="coerce")
+            if numbers.notna().mean() > 0.5:
+                bad = rest[c][numbers.isna() & rest[c].notna()]
+                raise TransferkitError(
+                    f"{path.name}: column '{c}' is numeric but data row {bad.index[0] + 1} "
+                    f"holds {bad.iloc[0]!r}", "fix that cell, or drop the column")
     if not cols:
         raise TransferkitError(
             f"{path.name} has no numeric feature columns",
