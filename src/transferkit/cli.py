@@ -504,7 +504,7 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
                     for key, X in features.items()}
         where += ", z-scored per domain"
     Xs, Xt = features["source"], features["target"]
-    try:  # the data's warnings are shown once the parameters proved valid, not before the error
+    try:  # the data's warnings are shown once the fit succeeded, never beside its error
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             baseline = model.source_only_estimator()
@@ -512,11 +512,10 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
                 model.fit(Xs, source.y, Xt)
             else:
                 model.fit(Xs, source.y, features["few"], yt=few.y)
-    except (TypeError, ValueError) as exc:  # not TransferkitError: a parameter's value
+    except (TypeError, ValueError) as exc:  # the error is the one line: no data warnings
         if not params or isinstance(exc, TransferkitError):
-            _show(caught)
             raise
-        raise bad_params(exc) from exc
+        raise bad_params(exc) from exc  # not TransferkitError: a parameter's value
     _show(caught)
     baselines = {f"no adaptation ({type(baseline).__name__})": baseline.fit(Xs, source.y)}
     if few is not None and np.unique(few.y).size > 1:
