@@ -56,7 +56,8 @@ def test_last_selector_keeps_the_final_epoch_whatever_the_scores():
     clf, _, _ = fit("mcc", epochs=4, selector="last")
     assert clf.best_epoch_ == 3
     assert [h["selection_score"] for h in clf.history_] == [1.0, 2.0, 3.0, 4.0]
-    assert "selector 'last' without target labels" in clf.report()
+    assert "selector 'last' without target labels (a training length fixed in advance: no " \
+        "selection)" in clf.report()
 
 
 def test_source_only_and_adapted_models_differ():
@@ -81,8 +82,11 @@ def test_bad_input_is_one_clear_error():
         DeepDomainAdaptation(selector="test-accuracy", epochs=1).fit(Xs, ys, X_target=Xt)
     with pytest.raises(TransferkitError, match="source is image but target is text"):
         DeepDomainAdaptation(epochs=1).fit(Xs, ys, X_target=["a text"] * 5)
-    with pytest.raises(TransferkitError, match="bad options for method 'dann'"):
+    with pytest.raises(TransferkitError, match="bad options for method 'dann'.*its options "
+                       "are: hidden, high, gamma"):
         DeepDomainAdaptation(method_params={"width": 3}, epochs=1).fit(Xs, ys, X_target=Xt)
+    with pytest.raises(TransferkitError, match="hidden='big' must be a number > 0"):
+        DeepDomainAdaptation(method_params={"hidden": "big"}, epochs=1).fit(Xs, ys, X_target=Xt)
     assert torch.is_grad_enabled()
 
 

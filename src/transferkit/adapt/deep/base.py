@@ -9,13 +9,14 @@ which adversarial methods use for their gradient-reversal warm-up.
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
 import torch
 from torch import nn
 
-from ...errors import TransferkitError
+from ...errors import TransferkitError, is_finite_number
 from ...registry import Registry
 
 
@@ -58,8 +59,10 @@ def make_domain_loss(name: str, feature_dim: int, n_classes: int, **options: Any
     try:
         return cls(feature_dim, n_classes, **options)
     except TypeError as exc:
+        known = [p for p in inspect.signature(cls).parameters
+                 if p not in ("feature_dim", "n_classes")]
         raise TransferkitError(f"bad options for method '{name}': {exc}",
-                               "see the README's Deep domain adaptation section") from exc
+                               f"its options are: {', '.join(known) or 'none'}") from exc
 
 
 class _ReverseGradient(torch.autograd.Function):
@@ -103,6 +106,6 @@ def entropy(proba: torch.Tensor) -> torch.Tensor:
 
 def check_positive(name: str, **values: float) -> None:
     for key, value in values.items():
-        if not value > 0:
-            raise TransferkitError(f"method '{name}': {key}={value} must be > 0",
+        if not (is_finite_number(value) and value > 0):
+            raise TransferkitError(f"method '{name}': {key}={value!r} must be a number > 0",
                                    f"pass a positive {key}")

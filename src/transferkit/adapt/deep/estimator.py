@@ -131,9 +131,10 @@ class DeepDomainAdaptation(FineTuneClassifier):
         """What was selected and how (plus the oracle figure when one was asked for)."""
         self._check_fitted()
         best = self.history_[self.best_epoch_]
+        how = ("(a training length fixed in advance: no selection)" if self.selector == "last"
+               else f"(score {best['selection_score']:.4g})")
         lines = [f"method {self.method}, epoch {self.best_epoch_ + 1}/{len(self.history_)} "
-                 f"chosen by selector '{self.selector}' without target labels "
-                 f"(score {best['selection_score']:.4g})"]
+                 f"chosen by selector '{self.selector}' without target labels {how}"]
         if "oracle_test_accuracy" in best:
             lines.append(f"target test accuracy at the selected epoch: "
                          f"{best['oracle_test_accuracy']:.2%}")
