@@ -68,17 +68,17 @@ SETTINGS = {"trade_off": 1.0, "lr": 1e-3, "batch_size": 32,
             "augment": {"flip": False, "crop_scale": (0.5, 1.0), "jitter": 0.0}}
 
 
-EXTRA_SCORES = ("entropy", "snd")  # the held-out source accuracy is in every history
+#: the held-out source accuracy is in every history
+EXTRA_SCORES = ("dev", "iwv", "entropy", "snd")
 
 
 class AllRulesDA(DeepDomainAdaptation):
-    """Also records ``score_<name>`` for the target-only selectors in ``EXTRA_SCORES`` each
-    epoch (target subset drawn with seed 0 for every run); never changes which epoch is
-    kept."""
+    """Also records ``score_<name>`` for every selector in ``EXTRA_SCORES`` each epoch
+    (target subset drawn with seed 0 for every run); never changes which epoch is kept."""
 
     def _domain_objective(self, model: Any, X_val: Any, codes_val: Any) -> Any:
         objective = super()._domain_objective(model, X_val, codes_val)
-        scorers = {name: epoch_selector(name, None, None, self._target, seed=0)
+        scorers = {name: epoch_selector(name, X_val, codes_val, self._target, seed=0)
                    for name in EXTRA_SCORES}
         oracle = objective.monitor
 
@@ -98,15 +98,14 @@ def dev_window(dev: np.ndarray) -> np.ndarray:
 
 #: label-free epoch rules: per-epoch history -> the epoch each would keep
 RULES = {
-    "dev": lambda h: int(np.argmax([e["selection_score"] for e in h])),
-    "entropy": lambda h: int(np.argmax([e["score_entropy"] for e in h])),
-    "snd": lambda h: int(np.argmax([e["score_snd"] for e in h])),
+    **{name: (lambda h, key=f"score_{name}": int(np.argmax([e[key] for e in h])))
+       for name in EXTRA_SCORES},
     "source-accuracy": lambda h: int(np.argmax([e["source_val_accuracy"] for e in h])),
     "last": lambda h: len(h) - 1,
     "dev, 2nd half": lambda h: len(h) // 2 + int(np.argmax(
-        [e["selection_score"] for e in h[len(h) // 2:]])),
+        [e["score_dev"] for e in h[len(h) // 2:]])),
     "dev, 3-epoch mean": lambda h: int(np.argmax(dev_window(
-        np.array([e["selection_score"] for e in h])))),
+        np.array([e["score_dev"] for e in h])))),
 }
 
 

@@ -36,6 +36,15 @@ def test_dev_equals_iwv_for_constant_weights_and_reduces_variance():
     assert np.mean(dev) == pytest.approx(losses.mean(), abs=0.01)
 
 
+def test_dev_has_no_control_variate_for_weights_equal_up_to_rounding():
+    rng = np.random.default_rng(0)
+    losses = (rng.random(300) < 0.3).astype(float)
+    # equal weights that differ in the last bits (as a normalisation leaves them)
+    w = np.full(300, 1.0 / 3.0) * 3.0 + rng.normal(0.0, 1e-16, 300)
+    assert np.var(w) > 0
+    assert dev_risk(losses, w) == pytest.approx(losses.mean(), abs=1e-9)
+
+
 def test_confident_predictions_score_higher():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, size=200)

@@ -31,4 +31,6 @@ def test_bad_multiplier_is_a_clear_error():
 
     with pytest.raises(TransferkitError, match="must be a number > 0"):
         make_domain_loss("dan", 8, 3, multipliers=(1.0, 0.0))
+    with pytest.raises(TransferkitError, match="at least one kernel width"):
+        make_domain_loss("dan", 8, 3, multipliers=())
     assert torch.is_tensor(multi_kernel_mmd(*shifted_batches(n=4)))

@@ -52,6 +52,27 @@ def test_every_selector_scores_epochs(selector):
     assert all("source_val_accuracy" in h for h in clf.history_)
 
 
+def test_dev_is_not_iwv_under_shift():
+    """DEV's control variate corrects the held-out weights' mean, which is not 1 (the ratios
+    are not rescaled on the held-out samples); rescaled, DEV would equal IWV exactly."""
+    dev, _, _ = fit("source-only", epochs=2, selector="dev")
+    iwv, _, _ = fit("source-only", epochs=2, selector="iwv")
+    dev_scores = [h["selection_score"] for h in dev.history_]
+    iwv_scores = [h["selection_score"] for h in iwv.history_]
+    assert [h["source_val_accuracy"] for h in dev.history_] == \
+        [h["source_val_accuracy"] for h in iwv.history_]  # the same training
+    assert np.min(np.abs(np.subtract(dev_scores, iwv_scores))) > 1e-6
+
+
+def test_a_refit_without_oracle_drops_the_earlier_oracle_figures():
+    clf, _, _ = fit("source-only", epochs=1)
+    assert hasattr(clf, "oracle_accuracy_")
+    Xs, ys, Xt, _ = digit_domains()
+    clf.fit(Xs, ys, X_target=Xt)
+    assert not hasattr(clf, "oracle_accuracy_") and not hasattr(clf, "oracle_epoch_")
+    assert "ORACLE" not in clf.report()
+
+
 def test_last_selector_keeps_the_final_epoch_whatever_the_scores():
     clf, _, _ = fit("mcc", epochs=4, selector="last")
     assert clf.best_epoch_ == 3
@@ -87,6 +108,8 @@ def test_bad_input_is_one_clear_error():
         DeepDomainAdaptation(method_params={"width": 3}, epochs=1).fit(Xs, ys, X_target=Xt)
     with pytest.raises(TransferkitError, match="hidden='big' must be a number > 0"):
         DeepDomainAdaptation(method_params={"hidden": "big"}, epochs=1).fit(Xs, ys, X_target=Xt)
+    with pytest.raises(TransferkitError, match="the oracle test data has label.*99"):
+        DeepDomainAdaptation(epochs=1).fit(Xs, ys, X_target=Xt, oracle=(Xt[:2], [99, 0]))
     assert torch.is_grad_enabled()
 
 

@@ -30,3 +30,13 @@ def test_critic_learns_the_shift_and_features_align():
     before, after = train_features_against(make_domain_loss("wdgrl", 8, 3, hidden=32),
                                            steps=150)
     assert after < 0.5 * before
+
+
+def test_gradient_penalty_stays_on_the_features_device():
+    """The interpolation weights are drawn on the features' device (a GPU run must not mix
+    devices); checked on the shape-only ``meta`` device, which any machine has."""
+    loss = make_domain_loss("wdgrl", 4, 2, hidden=8).to("meta")
+    source = torch.empty(6, 4, device="meta")
+    target = torch.empty(6, 4, device="meta")
+    penalty = loss.gradient_penalty(source, target)
+    assert penalty.device.type == "meta" and penalty.shape == ()

@@ -245,12 +245,18 @@ def cap_weights(w: np.ndarray, cap: float | None) -> np.ndarray:
     return np.minimum(np.exp(hi) * w, cap)
 
 
+def density_ratio(p_target: np.ndarray, n_source: int, n_target: int) -> np.ndarray:
+    """Density ratio ``p_t(x)/p_s(x) = p(t|x)/p(s|x) * ns/nt`` ``(n,)``, not rescaled: its
+    mean over the source is 1 only in expectation (what DEV's control variate corrects)."""
+    p = np.clip(p_target, 1e-6, 1 - 1e-6)
+    return p / (1 - p) * (n_source / n_target)
+
+
 def odds_to_weights(
     p_target: np.ndarray, n_source: int, n_target: int, clip: float | None = 10.0
 ) -> np.ndarray:
-    """Density ratio ``p_t(x)/p_s(x) = p(t|x)/p(s|x) * ns/nt`` as weights: mean 1, max ``clip``."""
-    p = np.clip(p_target, 1e-6, 1 - 1e-6)
-    return cap_weights(p / (1 - p) * (n_source / n_target), clip)
+    """:func:`density_ratio` as weights ``(n,)``: rescaled to mean 1, none above ``clip``."""
+    return cap_weights(density_ratio(p_target, n_source, n_target), clip)
 
 
 # --------------------------------------------------------------------------- base classes

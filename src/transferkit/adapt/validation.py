@@ -44,7 +44,10 @@ def dev_risk(losses: np.ndarray, weights: np.ndarray) -> float:
     """DEV risk: weighted loss plus the control variate ``eta * (mean(w) - 1)``."""
     weighted = weights * losses
     var = float(np.var(weights, ddof=1)) if weights.size > 1 else 0.0
-    eta = -float(np.cov(weighted, weights)[0, 1]) / var if var > 0 else 0.0
+    # weights equal up to rounding carry no control variate: dividing by a variance of
+    # rounding noise would make eta (and the risk) arbitrary
+    varies = var > 1e-12 * float(np.mean(weights)) ** 2
+    eta = -float(np.cov(weighted, weights)[0, 1]) / var if varies else 0.0
     return float(weighted.mean() + eta * weights.mean() - eta)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ...errors import TransferkitError
 from .base import DomainLoss, check_positive, register_domain_loss
 
 
@@ -32,6 +33,9 @@ class MultipleKernelMMD(DomainLoss):
     def __init__(self, feature_dim: int, n_classes: int,
                  multipliers: Sequence[float] = (0.125, 0.25, 0.5, 1.0, 2.0)):
         super().__init__(feature_dim, n_classes)
+        if not len(multipliers):
+            raise TransferkitError("dan needs at least one kernel width multiplier",
+                                   "pass e.g. multipliers=[0.5, 1, 2] or leave the default")
         check_positive(self.name, **{f"multiplier {m}": m for m in multipliers})
         self.multipliers = tuple(float(m) for m in multipliers)
 

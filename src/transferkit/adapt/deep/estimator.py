@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...data.dataset import infer_modality
+from ...data.dataset import infer_modality, labels_as
 from ...errors import TransferkitError, is_finite_number
 from ...finetune.estimator import FineTuneClassifier
 from ...finetune.loop import DomainObjective, TrainConfig
@@ -92,6 +92,8 @@ class DeepDomainAdaptation(FineTuneClassifier):
             raise TransferkitError(
                 f"source is {infer_modality(X)} but target is {infer_modality(X_target)}",
                 "give source and target data of the same kind")
+        for stale in ("oracle_epoch_", "oracle_accuracy_"):  # from an earlier fit with oracle
+            self.__dict__.pop(stale, None)
         self._target, self._oracle = X_target, oracle
         try:
             super().fit(X, y, X_val, y_val)
@@ -120,7 +122,8 @@ class DeepDomainAdaptation(FineTuneClassifier):
         monitor = None
         if self._oracle is not None:
             X_test, y_test = self._oracle
-            monitor = oracle_monitor(X_test, _codes(self.classes_, np.asarray(y_test)))
+            y_test = labels_as(self.classes_, y_test, "the oracle test data", "the source")
+            monitor = oracle_monitor(X_test, _codes(self.classes_, y_test))
         return DomainObjective(
             loss=loss, target_items=self._target, trade_off=float(self.trade_off),
             selector=epoch_selector(self.selector, X_val, codes_val, self._target,

@@ -7,7 +7,10 @@ on (a sample of) the unlabelled target, with the same selectors as the shallow m
 selection: the weights after the last epoch, i.e. a training length fixed in advance; the
 held-out source accuracy is still reported). For ``dev``/``iwv`` the
 risk is the importance-weighted cross-entropy on the held-out source samples (as in the DEV
-paper), the weights from an out-of-fold domain classifier on the epoch's features.
+paper), the weights ``p_t(x)/p_s(x)`` from an out-of-fold domain classifier on the epoch's
+features (held-out source vs target). ``iwv`` rescales them to mean 1 on the held-out
+samples (self-normalised); ``dev`` keeps the raw ratios (capped at ``WEIGHT_CAP``), whose mean
+differs from 1 by the classifier's error, and corrects that with its control variate.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from torch import nn
 from ...data.dataset import take
 from ...errors import TransferkitError
 from ...finetune.loop import predict_outputs
-from ..base import domain_target_probability, odds_to_weights
+from ..base import density_ratio, domain_target_probability, odds_to_weights
 from ..validation import DEFAULT_SELECTOR, dev_risk, entropy_score, iwv_risk, snd_score
 
 HOLDOUT = {"dev": dev_risk, "iwv": iwv_risk}
 TARGET_ONLY = {"snd": snd_score, "entropy": entropy_score}
 DEEP_SELECTORS = (*HOLDOUT, *TARGET_ONLY, "source-accuracy", "last")
 MIN_TARGET = 10  # fewer target samples make the target-scoring selectors meaningless
+WEIGHT_CAP = 10.0  # no held-out source sample counts for more than this many
 __all__ = ["DEEP_SELECTORS", "DEFAULT_SELECTOR", "epoch_selector", "oracle_monitor"]
 
 
@@ -80,7 +84,11 @@ def epoch_selector(name: str, X_val: Any, codes_val: np.ndarray | None, X_target
             losses = -np.log(np.clip(p_s[np.arange(len(codes_val)), codes_val], 1e-12, None))
             zs, zt = _standardise(f_s.astype(np.float64), f_t.astype(np.float64))
             p_target_given_s, _ = domain_target_probability(zs, zt, random_state=seed)
-            weights = odds_to_weights(p_target_given_s, len(zs), len(zt))
+            if name == "dev":  # rescaling to mean 1 here would zero the control variate
+                weights = np.minimum(density_ratio(p_target_given_s, len(zs), len(zt)),
+                                     WEIGHT_CAP)
+            else:
+                weights = odds_to_weights(p_target_given_s, len(zs), len(zt), WEIGHT_CAP)
             out["selection_score"] = -HOLDOUT[name](losses, weights)
         elif name in TARGET_ONLY:
             out["selection_score"] = TARGET_ONLY[name](p_t)

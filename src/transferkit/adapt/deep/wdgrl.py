@@ -40,7 +40,7 @@ class WassersteinCriticLoss(DomainLoss):
 
     def gradient_penalty(self, fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
         n = min(len(fs), len(ft))
-        alpha = torch.rand(n, 1, dtype=fs.dtype)
+        alpha = torch.rand(n, 1, dtype=fs.dtype, device=fs.device)
         mixed = (alpha * fs[:n].detach() + (1 - alpha) * ft[:n].detach()).requires_grad_(True)
         grad, = torch.autograd.grad(self.critic(mixed).sum(), mixed, create_graph=True)
         return (grad.norm(dim=1) - 1.0).pow(2).mean()
