@@ -6,8 +6,8 @@ import pytest
 from adapt.adapt_testdata import toy_shift
 
 from transferkit import cli, progress
-from transferkit.adapt import JDA, LabelFreeSearch
-from transferkit.progress import hidden, progress_bars, steps
+from transferkit.adapt import JDA, MEDA, LabelFreeSearch
+from transferkit.progress import Stages, hidden, progress_bars, steps
 
 
 def test_bars_follow_the_innermost_block(capsys, monkeypatch):
@@ -38,6 +38,7 @@ def test_quick_loops_print_nothing(capsys):
     (lambda: JDA(n_components=2, n_iter=3), "JDA pseudo-label rounds"),
     (lambda: LabelFreeSearch(JDA(n_components=2, n_iter=1), {"reg": [0.1, 1.0]}),
      "LabelFreeSearch (dev)"),
+    (lambda: MEDA(n_components=2, n_iter=2), "MEDA"),
 ])
 def test_iterative_adapters_report_their_rounds(make, desc, capsys, monkeypatch):
     monkeypatch.setattr(progress, "DELAY", 0.0)
@@ -45,6 +46,17 @@ def test_iterative_adapters_report_their_rounds(make, desc, capsys, monkeypatch)
     with progress_bars(True):
         make().fit(Xs, ys, Xt)
     assert desc in capsys.readouterr().err
+
+
+def test_stages_count_the_finished_ones_and_name_the_running_one(capsys, monkeypatch):
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    with progress_bars(True), Stages("set-up", 3) as bar:
+        bar.start("load")
+        assert bar._bar.n == 0
+        bar.start("fit")
+        bar.start("score")
+        assert bar._bar.n == 2 and bar._bar.postfix == "score"
+    assert "set-up" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("quiet", [True, False])

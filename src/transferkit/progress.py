@@ -44,3 +44,26 @@ def steps(iterable: Iterable[Any], desc: str, *, total: int | None = None,
     :data:`DELAY` seconds, so quick fits print nothing."""
     return tqdm(iterable, desc=desc, total=total, unit=unit, leave=False, delay=DELAY,
                 disable=hidden())
+
+
+class Stages:
+    """Named stages of unequal length behind one transient bar that, like :func:`steps`,
+    appears only after :data:`DELAY` seconds. Use as a context; ``start(name)`` ends the
+    stage before it (the count moves on) and shows ``name`` as the one now running."""
+
+    def __init__(self, desc: str, total: int) -> None:
+        self._bar = tqdm(total=total, desc=desc, unit="stage", leave=False, delay=DELAY,
+                         disable=hidden())
+        self._running = False
+
+    def start(self, name: str) -> None:
+        self._bar.set_postfix_str(name, refresh=False)
+        if self._running:
+            self._bar.update()
+        self._running = True
+
+    def __enter__(self) -> Stages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.close()

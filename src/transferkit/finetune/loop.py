@@ -51,7 +51,8 @@ class TrainConfig:
     precision: str = "no"  # "no" | "bf16" (autocast, also on CPU)
     augment: bool | dict | None = None  # None: on for image backbones
     bn: str = "auto"  # "auto" | "train" | "eval", see model.set_train_modes
-    grad_clip: float | None = 1.0
+    grad_clip: float | None = 1.0  # on the model only; a domain loss's discriminator or critic
+    # is not clipped (as in DANN/CDAN/WDGRL: the critic is bounded by its gradient penalty)
     seed: int = 0
     num_workers: int = 0  # >0: workers start with forkserver (fork deadlocks kornia_rs)
     max_steps_per_epoch: int | None = None

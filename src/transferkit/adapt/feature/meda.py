@@ -36,7 +36,7 @@ from transferkit.adapt.feature.gfk import gfk_embedding
 from transferkit.adapt.feature.tca import l2_normalise_rows, mmd_vectors
 from transferkit.adapt.kernels import KernelFeatures, check_kernel
 from transferkit.errors import check, is_finite_number
-from transferkit.progress import steps
+from transferkit.progress import Stages
 
 
 def proxy_a_distance(Xa: np.ndarray, Xb: np.ndarray, max_samples: int = 2000) -> float:
@@ -146,29 +146,39 @@ class MEDA(BaseAdapter):
 
     def _fit(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: Any) -> None:
         self._check_params()
-        self.embedding_ = gfk_embedding(Xs, Xt, self.n_components)
-        Zs, Zt = Xs @ self.embedding_, Xt @ self.embedding_
-        ns, nt = len(Zs), len(Zt)
-        U = l2_normalise_rows(np.vstack([Zs, Zt]), "the manifold features")
-        n = ns + nt  # all samples as landmarks = the exact factor K^1/2
-        fmap = KernelFeatures(self.kernel, self.gamma, "nystroem", self.max_exact,
-                              n if n <= self.max_exact else self.n_landmarks, self.random_state)
-        Phi = fmap.fit(U).transform(U)                            # (n, p), Phi Phi^T ~= K
-        Y = (ys[:, None] == self.classes_[None, :]).astype(np.float64)   # (ns, C) one-hot
-        A = Phi[:ns].T @ Phi[:ns]
-        A[np.diag_indices_from(A)] += float(self.ridge)
-        if self.manifold_weight > 0:
-            L = knn_laplacian(U, self.n_neighbors)
-            A += float(self.manifold_weight) * (Phi.T @ (L @ Phi))
-        rhs = Phi[:ns].T @ Y
-        pseudo = self.source_only_estimator().fit(U[:ns], ys).predict(U[ns:])
-        self.mu_history_ = []
-        for _ in steps(range(int(self.n_iter)), "MEDA pseudo-label rounds"):
-            mu = (balance_factor(Zs, ys, Zt, pseudo) if self.mu == "auto" else float(self.mu))
-            self.mu_history_.append(mu)
-            P = mmd_vectors(ns, nt, ys, pseudo, mu) @ Phi        # (r, p)
-            coef = np.linalg.solve(A + float(self.mmd_weight) * (P.T @ P), rhs)
-            pseudo = self.classes_[(Phi[ns:] @ coef).argmax(1)]
+        n_iter = int(self.n_iter)
+        # the set-up (GFK, kernel factor, neighbour graph) can take as long as the rounds
+        with Stages("MEDA", 4 + n_iter) as progress:
+            progress.start("GFK embedding")
+            self.embedding_ = gfk_embedding(Xs, Xt, self.n_components)
+            Zs, Zt = Xs @ self.embedding_, Xt @ self.embedding_
+            ns, nt = len(Zs), len(Zt)
+            U = l2_normalise_rows(np.vstack([Zs, Zt]), "the manifold features")
+            n = ns + nt  # all samples as landmarks = the exact factor K^1/2
+            progress.start("kernel features")
+            fmap = KernelFeatures(self.kernel, self.gamma, "nystroem", self.max_exact,
+                                  n if n <= self.max_exact else self.n_landmarks,
+                                  self.random_state)
+            Phi = fmap.fit(U).transform(U)                        # (n, p), Phi Phi^T ~= K
+            Y = (ys[:, None] == self.classes_[None, :]).astype(np.float64)  # (ns, C) one-hot
+            A = Phi[:ns].T @ Phi[:ns]
+            A[np.diag_indices_from(A)] += float(self.ridge)
+            progress.start("manifold graph")
+            if self.manifold_weight > 0:
+                L = knn_laplacian(U, self.n_neighbors)
+                A += float(self.manifold_weight) * (Phi.T @ (L @ Phi))
+            rhs = Phi[:ns].T @ Y
+            progress.start("1-NN pseudo-labels")
+            pseudo = self.source_only_estimator().fit(U[:ns], ys).predict(U[ns:])
+            self.mu_history_ = []
+            for i in range(n_iter):
+                progress.start(f"pseudo-label round {i + 1}/{n_iter}")
+                mu = (balance_factor(Zs, ys, Zt, pseudo) if self.mu == "auto"
+                      else float(self.mu))
+                self.mu_history_.append(mu)
+                P = mmd_vectors(ns, nt, ys, pseudo, mu) @ Phi        # (r, p)
+                coef = np.linalg.solve(A + float(self.mmd_weight) * (P.T @ P), rhs)
+                pseudo = self.classes_[(Phi[ns:] @ coef).argmax(1)]
         self.target_pseudo_labels_ = pseudo
         self.feature_map_ = fmap
         self.estimator_ = _KernelScores(fmap, coef, self.classes_)
