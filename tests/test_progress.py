@@ -56,6 +56,7 @@ def test_stages_count_the_finished_ones_and_name_the_running_one(capsys, monkeyp
         bar.start("fit")
         bar.start("score")
         assert bar._bar.n == 2 and bar._bar.postfix == "score"
+    assert bar._bar.n == 3  # leaving the block ends the last stage
     assert "set-up" in capsys.readouterr().err
 
 

@@ -65,5 +65,7 @@ class Stages:
     def __enter__(self) -> Stages:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type | None, *exc: object) -> None:
+        if self._running and exc_type is None:  # the last stage is done too
+            self._bar.update()
         self._bar.close()

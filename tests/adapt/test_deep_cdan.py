@@ -22,8 +22,9 @@ def test_large_maps_are_randomised_to_random_dim():
 
 def test_the_random_map_follows_the_seed():
     def random_map(seed: int) -> torch.Tensor:
-        torch.manual_seed(seed)  # as the estimator seeds it with its random_state
-        return make_domain_loss("cdan", 100, 50, max_dim=1000, random_dim=64).map.rf
+        with torch.random.fork_rng():  # as the estimator seeds it with its random_state
+            torch.manual_seed(seed)
+            return make_domain_loss("cdan", 100, 50, max_dim=1000, random_dim=64).map.rf
 
     torch.testing.assert_close(random_map(0), random_map(0))
     assert not torch.allclose(random_map(0), random_map(1))

@@ -46,8 +46,9 @@ def dev_risk(losses: np.ndarray, weights: np.ndarray) -> float:
     var = float(np.var(weights, ddof=1)) if weights.size > 1 else 0.0
     # weights equal up to rounding carry no control variate: dividing by a variance of
     # rounding noise would make eta (and the risk) arbitrary
-    varies = var > 1e-12 * float(np.mean(weights)) ** 2
-    eta = -float(np.cov(weighted, weights)[0, 1]) / var if varies else 0.0
+    if not var > 1e-12 * float(np.mean(weights)) ** 2:
+        return float(weighted.mean() / weights.mean())  # the limit: the plain mean loss
+    eta = -float(np.cov(weighted, weights)[0, 1]) / var
     return float(weighted.mean() + eta * weights.mean() - eta)
 
 

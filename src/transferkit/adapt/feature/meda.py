@@ -148,7 +148,8 @@ class MEDA(BaseAdapter):
         self._check_params()
         n_iter = int(self.n_iter)
         # the set-up (GFK, kernel factor, neighbour graph) can take as long as the rounds
-        with Stages("MEDA", 4 + n_iter) as progress:
+        graph = self.manifold_weight > 0
+        with Stages("MEDA", 3 + graph + n_iter) as progress:
             progress.start("GFK embedding")
             self.embedding_ = gfk_embedding(Xs, Xt, self.n_components)
             Zs, Zt = Xs @ self.embedding_, Xt @ self.embedding_
@@ -163,8 +164,8 @@ class MEDA(BaseAdapter):
             Y = (ys[:, None] == self.classes_[None, :]).astype(np.float64)  # (ns, C) one-hot
             A = Phi[:ns].T @ Phi[:ns]
             A[np.diag_indices_from(A)] += float(self.ridge)
-            progress.start("manifold graph")
-            if self.manifold_weight > 0:
+            if graph:
+                progress.start("manifold graph")
                 L = knn_laplacian(U, self.n_neighbors)
                 A += float(self.manifold_weight) * (Phi.T @ (L @ Phi))
             rhs = Phi[:ns].T @ Y
