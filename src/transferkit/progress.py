@@ -42,8 +42,13 @@ def steps(iterable: Iterable[Any], desc: str, *, total: int | None = None,
           unit: str = "it") -> Iterable[Any]:
     """``iterable`` behind a transient bar that appears only once the loop has run for
     :data:`DELAY` seconds, so quick fits print nothing."""
-    return tqdm(iterable, desc=desc, total=total, unit=unit, leave=False, delay=DELAY,
-                disable=hidden())
+    return _transient_bar(iterable, desc=desc, total=total, unit=unit)
+
+
+def _transient_bar(iterable: Iterable[Any] | None = None, **options: Any) -> tqdm:
+    """A bar that shows after :data:`DELAY` seconds, where :func:`hidden` allows, and
+    disappears when done."""
+    return tqdm(iterable, leave=False, delay=DELAY, disable=hidden(), **options)
 
 
 class Stages:
@@ -52,8 +57,7 @@ class Stages:
     stage before it (the count moves on) and shows ``name`` as the one now running."""
 
     def __init__(self, desc: str, total: int) -> None:
-        self._bar = tqdm(total=total, desc=desc, unit="stage", leave=False, delay=DELAY,
-                         disable=hidden())
+        self._bar = _transient_bar(total=total, desc=desc, unit="stage")
         self._running = False
 
     def start(self, name: str) -> None:
