@@ -27,11 +27,23 @@ from ...finetune.loop import predict_outputs
 from ..base import density_ratio, domain_target_probability, odds_to_weights
 from ..validation import DEFAULT_SELECTOR, dev_risk, entropy_score, iwv_risk, snd_score
 
-HOLDOUT = {"dev": dev_risk, "iwv": iwv_risk}
-TARGET_ONLY = {"snd": snd_score, "entropy": entropy_score}
-DEEP_SELECTORS = (*HOLDOUT, *TARGET_ONLY, "source-accuracy", "last")
 MIN_TARGET = 10  # fewer target samples make the target-scoring selectors meaningless
 WEIGHT_CAP = 10.0  # no held-out source sample counts for more than this many
+
+
+def _raw_ratios(p_target: np.ndarray, n_source: int, n_target: int) -> np.ndarray:
+    """Capped, not rescaled: rescaling to mean 1 would zero DEV's control variate."""
+    return np.minimum(density_ratio(p_target, n_source, n_target), WEIGHT_CAP)
+
+
+def _self_normalised(p_target: np.ndarray, n_source: int, n_target: int) -> np.ndarray:
+    return odds_to_weights(p_target, n_source, n_target, WEIGHT_CAP)
+
+
+#: held-out selectors: (risk of per-sample losses and weights, weights from p(target | x))
+HOLDOUT = {"dev": (dev_risk, _raw_ratios), "iwv": (iwv_risk, _self_normalised)}
+TARGET_ONLY = {"snd": snd_score, "entropy": entropy_score}
+DEEP_SELECTORS = (*HOLDOUT, *TARGET_ONLY, "source-accuracy", "last")
 __all__ = ["DEEP_SELECTORS", "DEFAULT_SELECTOR", "epoch_selector", "oracle_monitor"]
 
 
@@ -84,12 +96,8 @@ def epoch_selector(name: str, X_val: Any, codes_val: np.ndarray | None, X_target
             losses = -np.log(np.clip(p_s[np.arange(len(codes_val)), codes_val], 1e-12, None))
             zs, zt = _standardise(f_s.astype(np.float64), f_t.astype(np.float64))
             p_target_given_s, _ = domain_target_probability(zs, zt, random_state=seed)
-            if name == "dev":  # rescaling to mean 1 here would zero the control variate
-                weights = np.minimum(density_ratio(p_target_given_s, len(zs), len(zt)),
-                                     WEIGHT_CAP)
-            else:
-                weights = odds_to_weights(p_target_given_s, len(zs), len(zt), WEIGHT_CAP)
-            out["selection_score"] = -HOLDOUT[name](losses, weights)
+            risk, weighting = HOLDOUT[name]
+            out["selection_score"] = -risk(losses, weighting(p_target_given_s, len(zs), len(zt)))
         elif name in TARGET_ONLY:
             out["selection_score"] = TARGET_ONLY[name](p_t)
         elif name == "last":  # every epoch beats the previous one: the last is kept
