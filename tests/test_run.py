@@ -20,7 +20,7 @@ def test_interrupted_save_keeps_the_previous_run(fitted, tmp_path, monkeypatch):
     clf.save(run)
     before = {p.name: p.read_bytes() for p in run.iterdir()}
 
-    import transferkit.run as run_module
+    import transferkit.runformat as run_module
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("killed mid-save")

@@ -4,9 +4,9 @@
 >>> clf = TransferClassifier(backbone="minilm").fit(texts, y)   # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
-from .errors import TransferkitError  # noqa: E402
-from .estimator import FromScratchClassifier, TransferClassifier  # noqa: E402
+from .version import __version__  # noqa: I001  (first: every module may read it)
+from .errors import TransferkitError
+from . import runformat  # noqa: F401  (registers the file: backbone scheme)
+from .estimator import FromScratchClassifier, TransferClassifier
 
 __all__ = ["FromScratchClassifier", "TransferClassifier", "TransferkitError", "__version__"]

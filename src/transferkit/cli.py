@@ -208,11 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_backbones(args: argparse.Namespace) -> int:
-    from .backbones import _NAMED, list_backbones
+    from .backbones import list_backbones
 
     print(f"{'name':<22}{'modality':<12}{'status':<34}description")
     for info in list_backbones():
-        name = info.name if info.name in _NAMED else f"{info.name}:<…>"  # else a scheme
+        name = info.label
         status = "available offline" if info.available() else (
             "needs: pip install " + " ".join(info.requires))
         print(f"{name:<22}{info.modality:<12}{status:<34}{info.description}")
@@ -223,8 +223,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     import shutil
 
     from ._io import check_out_dir, write_json
-    from .estimator import check_fit_args
-    from .run import CONFIG, compare
+    from .base import check_fit_args
+    from .experiment import compare
+    from .runformat import CONFIG
 
     strategy, strategy_params = _strategy(args)
     check_out_dir(args.out, CONFIG)  # before the work, so none is lost
@@ -328,8 +329,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     from .adapt.deep import DOMAIN_LOSSES, SOURCE_ONLY, DeepDomainAdaptation
     from .adapt.deep.base import make_domain_loss
     from .adapt.deep.select import DEEP_SELECTORS
+    from .base import label_codes
     from .metrics import classification_metrics, format_table
-    from .run import CONFIG, _codes
+    from .runformat import CONFIG
 
     if args.method in ADAPTERS:
         return _adapt_shallow(args)
@@ -384,7 +386,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         clf.fit(**source_parts, X_target=target.X, oracle=oracle)
         fitted[method] = clf
         if test is not None:
-            m = classification_metrics(_codes(clf.classes_, np.asarray(test.y)),
+            m = classification_metrics(label_codes(clf.classes_, np.asarray(test.y)),
                                        clf.predict_proba(test.X), None)
             if args.oracle:
                 m["oracle_accuracy"] = clf.oracle_accuracy_
@@ -453,9 +455,9 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
     from .adapt import get_adapter
     from .adapt.datasets import zscore
     from .backbones import load_backbone
+    from .base import label_codes
     from .features import extract_features
     from .metrics import classification_metrics, format_table
-    from .run import _codes
 
     model = get_adapter(args.method)()
     if model.uses_target_labels and not args.target_labelled:
@@ -529,9 +531,9 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
           f"{json.dumps(params) if params else 'default parameters'}")
     rows = []
     if test is not None:
-        y_true = _codes(model.classes_, np.asarray(test.y))
+        y_true = label_codes(model.classes_, np.asarray(test.y))
         for label, clf in ((args.method, model), *baselines.items()):
-            pred = _codes(model.classes_, clf.predict(features["test"]))
+            pred = label_codes(model.classes_, clf.predict(features["test"]))
             rows.append((label, classification_metrics(y_true, np.eye(len(model.classes_))[pred])))
         print(f"scored on {args.target_test} ({len(test)} labelled target samples) only:")
         print(format_table(rows, ("accuracy", "balanced_accuracy", "f1_macro")))
@@ -589,7 +591,7 @@ def _read_inputs(path: str, args: argparse.Namespace, modality: str):
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ._io import atomic_path
-    from .run import load_run
+    from .runformat import load_run
 
     if args.output and Path(args.output).is_dir():
         raise TransferkitError(f"--output {args.output} is a folder", "name a CSV file")
@@ -610,8 +612,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .base import label_codes
     from .metrics import classification_metrics, format_table
-    from .run import _codes, load_run
+    from .runformat import load_run
 
     clf = load_run(args.run_dir)
     data = _load(args.data, args)
@@ -619,7 +622,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if data.split is not None and (data.split == "test").any():  # root/{train,val,test}/...
         data = data.subset(np.flatnonzero(data.split == "test"))
         where = ", its 'test' split"
-    codes = _codes(clf.classes_, np.asarray(data.y))
+    codes = label_codes(clf.classes_, np.asarray(data.y))
     m = classification_metrics(codes, clf.predict_proba(data.X), clf.threshold_)
     print(f"{args.run_dir} on {args.data}{where} ({m['n']} samples)")
     print(format_table([(f"transfer ({clf.backbone_.name})", m)],

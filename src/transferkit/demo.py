@@ -14,7 +14,7 @@ import numpy as np
 from .data import Dataset, to_uint8
 from .data.public import load_mnist_csv
 from .errors import TransferkitError
-from .run import compare
+from .experiment import compare
 
 
 def digits() -> Dataset:

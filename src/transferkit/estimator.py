@@ -7,150 +7,26 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
 
-from .backbones import Backbone, check_modality, load_backbone
+from ._io import load_tensors
+from .backbones import Backbone, check_modality
+from .base import HeadClassifier, shared_backbone
 from .baselines import RAW_FEATURIZERS
-from .data.dataset import as_inputs, infer_modality, take
+from .data.dataset import infer_modality
 from .errors import TransferkitError
 from .features import extract_features
-from .heads import make_head
-from .metrics import THRESHOLD_METRICS, choose_threshold, decide
+from .finetune import FineTuneClassifier
+from .heads import HEADS
+from .runformat import load_run, register_run_kind, run_config, write_run
 
-_LOADED: dict[str, Backbone] = {}
-
-
-def shared_backbone(name: str | Backbone) -> Backbone:
-    """Load a frozen backbone once per process (estimators are cloned, e.g. per CV fold)."""
-    if isinstance(name, Backbone):
-        return name
-    if name not in _LOADED:
-        _LOADED[name] = load_backbone(name)
-    return _LOADED[name]
+HEAD = "head.safetensors"
 
 
-def check_fit_args(X_val: Any, y_val: Any, threshold_metric: str | None) -> None:
-    """One-line errors for ``fit`` arguments that would fail late: a validation set given
-    half, an unknown threshold metric."""
-    if (X_val is None) != (y_val is None):
-        raise TransferkitError("X_val and y_val go together (one was given without the other)",
-                               "pass both, or neither to hold out validation_fraction")
-    if threshold_metric and threshold_metric not in THRESHOLD_METRICS:
-        raise TransferkitError(f"unknown threshold_metric '{threshold_metric}'",
-                               f"use one of: {', '.join(THRESHOLD_METRICS)} (or None)")
-
-
-def encode_labels(
-    X: Any, y: Any, y_val: Any = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Check labels and encode them: (classes_, codes (N,), validation codes or None)."""
-    y = np.asarray(y)
-    n = X.shape[0] if hasattr(X, "shape") else len(X)  # sparse matrices have no len()
-    if n != len(y):
-        raise TransferkitError(f"{n} inputs but {len(y)} labels", "pass one label per input")
-    classes = np.unique(y)
-    if len(classes) < 2:
-        raise TransferkitError(
-            f"the training labels hold one class only ({classes[0]!r})",
-            "a classifier needs at least two classes",
-        )
-    val_codes = None
-    if y_val is not None:
-        y_val = np.asarray(y_val)
-        unknown = set(np.unique(y_val)) - set(classes)
-        if unknown:
-            raise TransferkitError(
-                f"validation labels {sorted(unknown)} are not among the training classes",
-                "every validation class must appear in training",
-            )
-        val_codes = np.searchsorted(classes, y_val)
-    return classes, np.searchsorted(classes, y), val_codes
-
-
-def _stack(a: Any, b: Any) -> Any:
-    if hasattr(a, "tocsr"):
-        import scipy.sparse as sp
-
-        return sp.vstack([a, b]).tocsr()
-    return np.concatenate([a, b])
-
-
-class _HeadClassifier(ClassifierMixin, BaseEstimator):
-    """Shared fit/predict: featurise, fit the head (validation-selected), pick a threshold,
-    then (``refit``) retrain with the chosen settings on train + validation."""
-
-    head: Any
-    head_params: dict | None
-    validation_fraction: float
-    threshold_metric: str | None
-    refit: bool
-    random_state: int
-
-    def _features(self, X: Any, fitting: bool) -> Any:
-        raise NotImplementedError
-
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> _HeadClassifier:
-        """Fit on ``X``/``y``. Hyperparameters, early stopping and the binary threshold use
-        ``X_val``/``y_val`` if given, else a stratified ``validation_fraction`` of ``X``."""
-        check_fit_args(X_val, y_val, self.threshold_metric)
-        X, X_val = as_inputs(X), as_inputs(X_val)
-        self.classes_, codes, c_val_given = encode_labels(X, y, y_val)
-        train_idx, val_idx = self._validation_indices(codes, X_val is not None)
-        F = self._features(X, fitting=True) if X_val is None else None
-        if X_val is not None:
-            F_train = self._features(X, fitting=True)
-            F_val = self._features(X_val, fitting=False)
-            c_train, c_val = codes, c_val_given
-        else:
-            F_train, c_train = take(F, train_idx), codes[train_idx]
-            F_val, c_val = (take(F, val_idx), codes[val_idx]) if len(val_idx) else (None, None)
-        params = dict(self.head_params or {})
-        self.head_ = make_head(self.head, **params)
-        self.head_.fit(F_train, c_train, len(self.classes_), F_val, c_val, seed=self.random_state)
-        self.threshold_ = None
-        if len(self.classes_) == 2 and self.threshold_metric and c_val is not None:
-            p_val = self.head_.predict_proba(F_val)[:, 1]
-            self.threshold_ = choose_threshold(c_val, p_val, self.threshold_metric)
-        self.n_validation_ = 0 if c_val is None else int(len(c_val))
-        if self.refit and c_val is not None:
-            # What validation chose is now fixed; train once more on train + validation.
-            self.head_ = make_head(self.head, **{**params, **self.head_.chosen_params()})
-            self.head_.fit(_stack(F_train, F_val), np.concatenate([c_train, c_val]),
-                           len(self.classes_), seed=self.random_state)
-        return self
-
-    def _validation_indices(self, codes: np.ndarray, external: bool) -> tuple[np.ndarray, ...]:
-        idx = np.arange(len(codes))
-        counts = np.bincount(codes)
-        n_val = int(round(self.validation_fraction * len(codes)))
-        if external or self.validation_fraction <= 0 or counts.min() < 2 or n_val < len(counts):
-            return idx, idx[:0]  # too few samples to hold any out: fixed hyperparameters
-        tr, va = train_test_split(
-            idx, test_size=n_val, stratify=codes, random_state=self.random_state
-        )
-        return np.sort(tr), np.sort(va)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (N, n_classes), columns in ``classes_`` order."""
-        self._check_fitted()
-        return self.head_.predict_proba(self._features(as_inputs(X), fitting=False))
-
-    def predict(self, X: Any) -> np.ndarray:
-        proba = self.predict_proba(X)
-        return self.classes_[decide(proba, self.threshold_)]
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "head_"):
-            raise TransferkitError(
-                f"this {type(self).__name__} is not fitted yet", "call fit(X, y) first"
-            )
-
-
-class TransferClassifier(_HeadClassifier):
+class TransferClassifier(HeadClassifier):
     """Frozen pretrained backbone + a new head on its (cached) features.
 
     Parameters: ``backbone`` (registry name, see ``transferkit backbones``), ``head``
@@ -206,8 +82,6 @@ class TransferClassifier(_HeadClassifier):
             for stale in ("finetuned_", "backbone_"):  # from an earlier fit or set_params
                 self.__dict__.pop(stale, None)
             return super().fit(X, y, X_val, y_val)
-        from .finetune import FineTuneClassifier
-
         ft = FineTuneClassifier(
             backbone=self.backbone, strategy=self.strategy, strategy_params=self.strategy_params,
             epochs=self.epochs, lr=self.lr, validation_fraction=self.validation_fraction,
@@ -234,21 +108,31 @@ class TransferClassifier(_HeadClassifier):
 
     def save(self, path: str | os.PathLike, **extra: Any) -> None:
         """Write a run dir (config.json, head.safetensors, ``extra`` JSON files) atomically."""
-        from .run import save_run
-
         self._check_fitted()
         if hasattr(self, "finetuned_"):
             return self.finetuned_.save(path, **extra)
-        save_run(self, path, **extra)
+        config = run_config(self, "transfer", {
+            "backbone": {**self.backbone_.describe(),
+                         "fingerprint": self.backbone_.fingerprint()},
+            "head": {"name": self.head_.name, "config": self.head_.config()},
+            "classes": self.classes_.tolist(),
+            "threshold": self.threshold_})
+        write_run(path, config, {HEAD: self.head_.state()}, extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TransferClassifier:
-        from .run import load_run
-
+        """The fitted model saved in the run dir ``path`` (any kind: see ``load_run``)."""
         return load_run(path)
 
+    def transfer_backbone(self) -> Backbone:
+        """The backbone this model's features come from (what ``file:<run dir>`` loads)."""
+        self._check_fitted()
+        if hasattr(self, "finetuned_"):
+            return self.finetuned_.transfer_backbone()
+        return self.backbone_
 
-class FromScratchClassifier(_HeadClassifier):
+
+class FromScratchClassifier(HeadClassifier):
     """The baseline: the same head on raw inputs (pixels, TF-IDF, numeric columns)."""
 
     def __init__(
@@ -282,3 +166,23 @@ class FromScratchClassifier(_HeadClassifier):
     @property
     def description(self) -> str:
         return f"{self.featurizer_.description} + {self.head_.name} head"
+
+
+@register_run_kind("transfer", HEAD)
+def load_transfer_run(path: Path, config: dict[str, Any]) -> TransferClassifier:
+    """Rebuild the fitted frozen-backbone :class:`TransferClassifier` of a run dir."""
+    params = config.get("params", {})
+    clf = TransferClassifier(**{k: v for k, v in params.items()
+                                if k in TransferClassifier().get_params()})
+    clf.backbone_ = shared_backbone(config["backbone"]["name"])
+    if clf.backbone_.fingerprint() != config["backbone"]["fingerprint"]:
+        raise TransferkitError(
+            f"backbone '{clf.backbone_.name}' here differs from the one {path} was trained with "
+            "(other weights or preprocessing)",
+            "install the package versions listed in its config.json",
+        )
+    head_cls = HEADS[config["head"]["name"]]
+    clf.head_ = head_cls.from_state(config["head"]["config"], load_tensors(path / HEAD))
+    clf.classes_ = np.asarray(config["classes"])
+    clf.threshold_ = config.get("threshold")
+    return clf

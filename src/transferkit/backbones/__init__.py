@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,12 @@ class BackboneInfo:
     modality: str
     description: str
     requires: tuple[str, ...] = ()  # import names that must be importable
+    scheme: bool = False  # a ``name:<argument>`` scheme rather than one backbone
+
+    @property
+    def label(self) -> str:
+        """How a user writes it: ``name``, or ``name:<…>`` for a scheme."""
+        return f"{self.name}:<…>" if self.scheme else self.name
 
     def available(self) -> bool:
         return all(_importable(m) for m in self.requires)
@@ -63,7 +70,7 @@ def register_scheme(info: BackboneInfo) -> Callable:
     """Decorator: register a loader for ``<info.name>:<argument>`` names."""
 
     def deco(loader: Callable[[str], Backbone]) -> Callable[[str], Backbone]:
-        _SCHEMES[info.name] = (loader, info)
+        _SCHEMES[info.name] = (loader, dataclasses.replace(info, scheme=True))
         return loader
 
     return deco
@@ -161,12 +168,3 @@ def _torchvision(arg: str) -> Backbone:
     from .optional import load_torchvision
 
     return load_torchvision(arg)
-
-
-@register_scheme(
-    BackboneInfo("file", "any", "a transferkit run dir or a backbone .safetensors checkpoint")
-)
-def _file(arg: str) -> Backbone:
-    from .checkpoint import load_backbone_checkpoint
-
-    return load_backbone_checkpoint(arg)

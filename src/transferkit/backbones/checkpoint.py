@@ -1,7 +1,8 @@
-"""``file:<path>`` backbones: a transferkit run dir, or a safetensors backbone checkpoint.
+"""Backbone checkpoints: a backbone's weights in safetensors, its architecture named in the
+file's metadata, so loading needs no pickle and no code from the file.
 
-A checkpoint written by :func:`save_backbone` records the architecture's registry name in
-its safetensors metadata, so loading needs no pickle and no code from the file.
+The ``file:`` scheme that reads these (and run dirs) is registered by
+:mod:`transferkit.runformat`.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._io import file_digest, load_tensors, read_json, save_tensors
+from .._io import file_digest, load_tensors, save_tensors
 from ..errors import TransferkitError
+from . import load_backbone
 from .base import Backbone
 
 BACKBONE_FILE = "backbone.safetensors"
@@ -21,51 +23,26 @@ def save_backbone(backbone: Backbone, path: str | os.PathLike) -> None:
     save_tensors(path, backbone.state_dict(), metadata={"transferkit_backbone": backbone.name})
 
 
-def load_backbone_checkpoint(arg: str) -> Backbone:
-    from . import load_backbone
+def load_backbone_file(path: str | os.PathLike) -> Backbone:
+    """The backbone saved by :func:`save_backbone` at ``path`` (a ``.safetensors`` file)."""
+    from safetensors import safe_open
 
-    path = Path(arg)
-    if path.is_dir():
-        config_path = path / "config.json"
-        if not config_path.is_file():
-            raise TransferkitError(
-                f"{path} is not a transferkit run dir (no config.json)",
-                "point file: at a run dir written by `transferkit fit` or a .safetensors file",
-            )
-        config = read_json(config_path)
-        if "lora" in config:  # base weights + the run's adapter, merged into plain layers
-            from ..finetune.persist import load_finetune_run
-
-            module = load_finetune_run(path, config).model_
-            merged = module.merge_and_unload().backbone.eval()
-            merged._digest = ""  # not the base file's weights: hash the merged tensors
-            return merged
-        base_name = config["backbone"]["name"]
-        weights = path / BACKBONE_FILE
-        backbone = load_backbone(base_name)
-        if weights.is_file():
-            _load_into(backbone, weights)
-        return backbone
-    if path.is_file() and path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-        base_name = meta.get("transferkit_backbone")
-        if not base_name:
-            raise TransferkitError(
-                f"{path} does not say which architecture it holds",
-                "save it with transferkit.backbones.checkpoint.save_backbone",
-            )
-        backbone = load_backbone(base_name)
-        _load_into(backbone, path)
-        return backbone
-    raise TransferkitError(
-        f"file:{arg} is neither a run dir nor a .safetensors file", "check the path"
-    )
+    path = Path(path)
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata() or {}
+    base_name = meta.get("transferkit_backbone")
+    if not base_name:
+        raise TransferkitError(
+            f"{path} does not say which architecture it holds",
+            "save it with transferkit.backbones.checkpoint.save_backbone",
+        )
+    backbone = load_backbone(base_name)
+    load_weights_into(backbone, path)
+    return backbone
 
 
-def _load_into(backbone: Backbone, weights: Path) -> None:
+def load_weights_into(backbone: Backbone, weights: str | os.PathLike) -> None:
+    """Load the safetensors file ``weights`` into ``backbone`` (every tensor must fit)."""
     state = load_tensors(weights)
     missing, unexpected = backbone.load_state_dict(state, strict=False)
     if missing or unexpected:

@@ -13,18 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from ..backbones import check_modality, load_backbone
+from ..backbones import Backbone, check_modality, load_backbone
 from ..backbones.base import reinitialize
+from ..base import HeadClassifier, check_fit_args, encode_labels
 from ..data.dataset import as_inputs, infer_modality, take
 from ..errors import TransferkitError
-from ..estimator import _HeadClassifier, check_fit_args, encode_labels
 from ..metrics import choose_threshold
+from ..runformat import load_run, register_run_kind
 from .loop import DomainObjective, TrainConfig, Trainer, predict_proba
 from .model import FineTuneModel, unwrap
+from .persist import restore_finetune_run, save_finetune_run
 from .strategies import make_strategy
 
 
-class FineTuneClassifier(_HeadClassifier):
+class FineTuneClassifier(HeadClassifier):
     """Backbone + linear head trained end to end by one of the registered strategies.
 
     ``strategy`` (``finetune``, ``linear-probe``, ``partial``, ``bitfit``, ``lora``,
@@ -143,7 +145,7 @@ class FineTuneClassifier(_HeadClassifier):
         BatchNorm statistics (``bn="train"``), or a random initialisation."""
         head = sum(p.numel() for p in unwrap(self.model_).head.parameters())
         return (self.result_.trainable_params > head or self.bn == "train"
-                or self.init == "random" or self.strategy_.name == "lora")
+                or self.init == "random" or self.strategy_.adapts_backbone)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (N, n_classes), columns in ``classes_`` order."""
@@ -153,14 +155,33 @@ class FineTuneClassifier(_HeadClassifier):
         return predict_proba(self.model_, X, 64, self.precision)
 
     def save(self, path: str | os.PathLike, **extra: Any) -> None:
-        """Write a run dir: config.json + head/backbone (or LoRA adapter) safetensors."""
-        from .persist import save_finetune_run
-
+        """Write a run dir: config.json + what the strategy saves (head, backbone, adapter)
+        + ``extra`` JSON files."""
         self._check_fitted()
         save_finetune_run(self, path, **extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FineTuneClassifier:
-        from ..run import load_run
-
+        """The fitted model saved in the run dir ``path``."""
         return load_run(path)
+
+    def transfer_backbone(self) -> Backbone:
+        """The trained backbone (LoRA's adapters merged into its layers): what
+        ``file:<run dir>`` gives a later fit. Merging changes a copy, never this model."""
+        self._check_fitted()
+        if not self.backbone_changed():
+            return self.backbone_
+        backbone = self.strategy_.merge(copy.deepcopy(self.model_)).backbone
+        backbone._digest = ""  # its weights are no longer the file's: hash the tensors
+        return backbone
+
+
+@register_run_kind("finetune")
+def load_finetune_run(path: Path, config: dict[str, Any]) -> FineTuneClassifier:
+    """Rebuild the fitted :class:`FineTuneClassifier` of a run dir of kind ``finetune``."""
+    params = FineTuneClassifier().get_params()
+    clf = FineTuneClassifier(**{k: v for k, v in config.get("params", {}).items()
+                                if k in params})
+    for name, value in restore_finetune_run(path, config).items():
+        setattr(clf, name, value)
+    return clf

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...base import label_codes
 from ...data.dataset import infer_modality, labels_as
 from ...errors import TransferkitError, is_finite_number
 from ...finetune.estimator import FineTuneClassifier
 from ...finetune.loop import DomainObjective, TrainConfig
 from ...finetune.model import FineTuneModel
-from ...run import _codes
 from ..validation import DEFAULT_SELECTOR
 from .base import DOMAIN_LOSSES, make_domain_loss
 from .select import epoch_selector, oracle_monitor
@@ -123,7 +123,7 @@ class DeepDomainAdaptation(FineTuneClassifier):
         if self._oracle is not None:
             X_test, y_test = self._oracle
             y_test = labels_as(self.classes_, y_test, "the oracle test data", "the source")
-            monitor = oracle_monitor(X_test, _codes(self.classes_, y_test))
+            monitor = oracle_monitor(X_test, label_codes(self.classes_, y_test))
         return DomainObjective(
             loss=loss, target_items=self._target, trade_off=float(self.trade_off),
             selector=epoch_selector(self.selector, X_val, codes_val, self._target,

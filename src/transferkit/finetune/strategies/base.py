@@ -3,13 +3,18 @@ loss term. Strategies know nothing about the training loop."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..._io import load_tensors, save_tensors
+from ...backbones.checkpoint import BACKBONE_FILE, load_weights_into, save_backbone
 from ...errors import TransferkitError
 from ..model import FineTuneModel, unwrap
+
+HEAD_FILE = "head.safetensors"
 
 
 class Strategy:
@@ -25,6 +30,9 @@ class Strategy:
     default_lr: float = 5e-5
     #: whether the loop needs DDP to look for unused parameters (trainable set changes)
     dynamic: bool = False
+    #: whether the strategy changes the backbone's output even when no backbone weight
+    #: trains (LoRA's adapters): the fine-tuned backbone is then saved and hashed anew
+    adapts_backbone: bool = False
 
     def __init__(self, **options: Any):
         if options:
@@ -61,6 +69,31 @@ class Strategy:
     def regularizer(self, model: nn.Module) -> torch.Tensor | None:
         """An extra loss term (``l2sp``), or None."""
         return None
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, module: nn.Module, folder: Path, backbone_changed: bool) -> dict[str, Any]:
+        """Write what training changed into the run folder ``folder``: the head, plus the
+        backbone when ``backbone_changed``. Returns JSON state for :meth:`restore`."""
+        inner = unwrap(module)
+        save_tensors(folder / HEAD_FILE, inner.head.state_dict())
+        if backbone_changed:
+            save_backbone(inner.backbone, folder / BACKBONE_FILE)
+        return {}
+
+    def restore(self, model: FineTuneModel, folder: Path, state: dict[str, Any]) -> nn.Module:
+        """The trained module of a run folder written by :meth:`save`, built on ``model``
+        (the base backbone plus a fresh head). Inverse of :meth:`save`."""
+        if not (folder / HEAD_FILE).is_file():
+            raise TransferkitError(f"{folder} lacks {HEAD_FILE}", "re-run the fit that wrote it")
+        model.head.load_state_dict(load_tensors(folder / HEAD_FILE))
+        if (folder / BACKBONE_FILE).is_file():
+            load_weights_into(model.backbone, folder / BACKBONE_FILE)
+        return model
+
+    def merge(self, module: nn.Module) -> FineTuneModel:
+        """The trained model as a plain :class:`FineTuneModel` (wrappers folded into its
+        layers), e.g. to reuse its backbone elsewhere."""
+        return unwrap(module)
 
     def describe(self) -> str:
         opts = ", ".join(f"{k}={v}" for k, v in self.options().items())

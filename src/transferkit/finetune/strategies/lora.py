@@ -7,14 +7,19 @@ full and saved with the adapter (peft ``modules_to_save``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from ..._io import load_tensors, save_tensors
 from ...errors import TransferkitError
 from ..model import FineTuneModel
 from . import register_strategy
 from .base import Strategy
+
+ADAPTER_FILE = "adapter.safetensors"  # peft adapter weights *and* the head (modules_to_save)
+BUFFERS_FILE = "buffers.safetensors"  # BatchNorm statistics re-estimated in training
 
 #: last name components that mark attention projections
 ATTENTION_NAMES = {"query", "key", "value", "q_proj", "k_proj", "v_proj", "o_proj", "qkv",
@@ -31,7 +36,11 @@ def find_lora_targets(model: FineTuneModel) -> list[str]:
 
 @register_strategy("lora")
 class LoRA(Strategy):
+    """Low-rank adapters of rank ``r`` (scale ``alpha / r``) on ``target_modules`` (found
+    automatically when None); the backbone's own weights stay frozen."""
+
     default_lr = 1e-3
+    adapts_backbone = True
 
     def __init__(self, r: int = 8, alpha: int = 16, dropout: float = 0.0,
                  target_modules: list[str] | None = None):
@@ -39,15 +48,16 @@ class LoRA(Strategy):
             raise TransferkitError(f"lora rank r={r} must be >= 1", "e.g. r=8")
         self.r, self.alpha, self.dropout = int(r), int(alpha), float(dropout)
         self.target_modules = list(target_modules) if target_modules else None
+        self.config_: Any = None
 
     def options(self) -> dict[str, Any]:
         return {"r": self.r, "alpha": self.alpha, "dropout": self.dropout,
                 "target_modules": self.target_modules}
 
-    def lora_config(self, model: FineTuneModel) -> Any:
+    def lora_config(self, model: FineTuneModel, targets: list[str] | None = None) -> Any:
         from peft import LoraConfig
 
-        targets = self.target_modules or find_lora_targets(model)
+        targets = targets or self.target_modules or find_lora_targets(model)
         if not targets:
             raise TransferkitError(
                 f"LoRA found no Linear or attention layers in backbone '{model.backbone.name}'",
@@ -67,3 +77,35 @@ class LoRA(Strategy):
             raise TransferkitError(f"LoRA target modules not found ({exc})",
                                    "check target_modules against the backbone's module "
                                    "names") from exc
+
+    def save(self, module: nn.Module, folder: Path, backbone_changed: bool) -> dict[str, Any]:
+        """The adapter (with the head) and, when BatchNorm statistics changed, the buffers;
+        the state names the layers adapted, so :meth:`restore` rebuilds the same wrapper."""
+        from peft import get_peft_model_state_dict
+
+        save_tensors(folder / ADAPTER_FILE, get_peft_model_state_dict(module))
+        names = {n for n, _ in module.named_buffers()}
+        buffers = {k: v for k, v in module.state_dict().items() if k in names}
+        if buffers and backbone_changed:  # e.g. bn="train": not in the adapter
+            save_tensors(folder / BUFFERS_FILE, buffers)
+        return {"target_modules": sorted(self.config_.target_modules)}
+
+    def restore(self, model: FineTuneModel, folder: Path, state: dict[str, Any]) -> nn.Module:
+        from peft import get_peft_model, set_peft_model_state_dict
+
+        module = get_peft_model(model, self.lora_config(model, state.get("target_modules")))
+        self.config_ = module.peft_config["default"]
+        result = set_peft_model_state_dict(module, load_tensors(folder / ADAPTER_FILE))
+        if getattr(result, "unexpected_keys", None):
+            raise TransferkitError(
+                f"{folder / ADAPTER_FILE} does not fit backbone '{model.backbone.name}'",
+                "load it with the backbone it was trained on")
+        if (folder / BUFFERS_FILE).is_file():
+            module.load_state_dict(load_tensors(folder / BUFFERS_FILE), strict=False)
+        return module
+
+    def merge(self, module: nn.Module) -> FineTuneModel:
+        """The adapters folded into the backbone's layers (``merge_and_unload``)."""
+        merged = module.merge_and_unload()
+        merged.backbone._digest = ""  # not the base file's weights: hash the merged tensors
+        return merged

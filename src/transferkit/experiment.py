@@ -1,0 +1,146 @@
+"""The experiment behind ``transferkit fit``: transfer against from-scratch on the same
+splits, over seeds, scored on the test split only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backbones import check_modality
+from .base import label_codes, shared_backbone
+from .data.dataset import Dataset, take
+from .data.split import per_class_subsample, stratified_split
+from .estimator import FromScratchClassifier, TransferClassifier
+from .features import extract_features
+from .metrics import classification_metrics, format_table, mean_sd
+
+
+@dataclass
+class Comparison:
+    """Transfer vs. from-scratch on the same splits, over seeds."""
+
+    rows: list[tuple[str, dict[str, Any]]]
+    per_seed: dict[str, list[dict[str, Any]]]
+    protocol: str
+    model: Any = None  # the transfer model of the first seed
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def table(self) -> str:
+        return format_table(self.rows)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "summary": {name: m for name, m in self.rows},
+            "per_seed": self.per_seed,
+            **self.extra,
+        }
+
+
+def compare(
+    data: Dataset,
+    backbone: str = "efficientnet_lite0",
+    head: str = "logistic",
+    seeds: tuple[int, ...] = (0,),
+    test_size: float = 0.2,
+    val_size: float = 0.2,
+    labels_per_class: int | None = None,
+    baseline: bool = True,
+    test_data: Dataset | None = None,
+    **clf_params: Any,
+) -> Comparison:
+    """Train the transfer model and (optionally) the from-scratch baseline on identical
+    splits for each seed; score both on the same test split."""
+    y = np.asarray(data.y)
+    frozen = clf_params.get("strategy", "linear-probe") == "linear-probe"
+    if frozen and clf_params.get("cache", True):  # one extraction pass, then cache hits
+        bb = shared_backbone(backbone)
+        check_modality(bb, data.modality)
+        for part in (data, test_data):
+            if part is not None:
+                extract_features(bb, part.X, batch_size=clf_params.get("batch_size"),
+                                 engine=clf_params.get("engine", "auto"))
+    per_seed: dict[str, list[dict[str, Any]]] = {"transfer": [], "from-scratch": []}
+    model = None
+    protocol = ""
+    baseline_desc = ""
+    for seed in seeds:
+        if test_data is None:
+            split = stratified_split(y, test_size, val_size, seed, given=data.split)
+        else:
+            split = stratified_split(y, 0.0, val_size, seed)
+        X_test = take(data.X, split.test) if test_data is None else test_data.X
+        y_test = y[split.test] if test_data is None else np.asarray(test_data.y)
+        protocol = split.protocol if test_data is None else (
+            f"test = the given test set ({len(y_test)} samples); validation = stratified "
+            f"{val_size:.0%} of the training data (seeded)"
+        )
+        if labels_per_class:
+            pool = per_class_subsample(np.concatenate([split.train, split.val]), y,
+                                       labels_per_class, seed)
+            fit_args = (take(data.X, pool), y[pool])
+            protocol += (
+                f"; {labels_per_class} labels per class drawn (seeded) from train+validation, "
+                f"of which {val_size:.0%} are held out for model selection"
+            )
+        else:
+            fit_args = (take(data.X, split.train), y[split.train],
+                        take(data.X, split.val) if len(split.val) else None,
+                        y[split.val] if len(split.val) else None)
+        models = {"transfer": TransferClassifier(backbone=backbone, head=head,
+                                                 validation_fraction=val_size,
+                                                 random_state=seed, **clf_params)}
+        if baseline and not frozen:  # the same architecture, trained from random weights
+            models["from-scratch"] = TransferClassifier(
+                backbone=backbone, head=head, validation_fraction=val_size,
+                random_state=seed, **_scratch_params(clf_params))
+        elif baseline:
+            models["from-scratch"] = FromScratchClassifier(
+                head=head, validation_fraction=val_size, random_state=seed,
+                threshold_metric=clf_params.get("threshold_metric", "f1"),
+                refit=clf_params.get("refit", True))
+        for name, clf in models.items():
+            clf.fit(*fit_args)
+            codes = label_codes(clf.classes_, y_test)
+            per_seed[name].append(
+                classification_metrics(codes, clf.predict_proba(X_test), clf.threshold_)
+            )
+        if model is None:
+            model = models["transfer"]
+            if baseline:
+                baseline_desc = (models["from-scratch"].description if frozen else
+                                 f"same architecture, random init, finetune lr "
+                                 f"{SCRATCH_LR:g}")
+    strategy = clf_params.get("strategy", "linear-probe")
+    if val_size <= 0 and not labels_per_class:
+        protocol += "; no validation split: fixed hyperparameters, the last epoch"
+    elif frozen:
+        protocol += ("; hyperparameters and thresholds chosen on validation only (then the "
+                     "head is refit on train + validation)")
+    else:
+        protocol += "; the epoch (and threshold) chosen on validation only"
+    protocol += f"; seeds {list(seeds)}; scores on the test split only"
+    label = f"{backbone} + {head} head" if frozen else f"{backbone}, {strategy} fine-tuning"
+    rows = [(f"transfer ({label})", mean_sd(per_seed["transfer"]))]
+    if baseline:
+        rows.append((f"from scratch ({baseline_desc})", mean_sd(per_seed["from-scratch"])))
+    else:
+        per_seed.pop("from-scratch")
+    return Comparison(rows, per_seed, protocol, model)
+
+
+SCRATCH_LR = 1e-3  # random weights need a larger rate than fine-tuning pretrained ones
+
+
+def _scratch_params(clf_params: dict[str, Any]) -> dict[str, Any]:
+    """Settings of the from-scratch run beside a fine-tuning strategy: every weight trains
+    from a random initialisation, in its own checkpoint folder."""
+    tuning = dict(clf_params.get("finetune_params") or {})
+    tuning["init"] = "random"
+    if tuning.get("checkpoint_dir"):
+        tuning["checkpoint_dir"] = str(Path(tuning["checkpoint_dir"]) / "from-scratch")
+    return {**clf_params, "strategy": "finetune", "strategy_params": None, "lr": SCRATCH_LR,
+            "finetune_params": tuning}
