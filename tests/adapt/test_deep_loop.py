@@ -8,7 +8,7 @@ from deep_testdata import digit_domains
 
 from transferkit.adapt.deep import DeepDomainAdaptation
 from transferkit.errors import TransferkitError
-from transferkit.finetune import loop
+from transferkit.finetune.objectives import DomainObjective
 
 
 def fit(method: str = "dann", **params):
@@ -20,14 +20,14 @@ def fit(method: str = "dann", **params):
 
 def test_domain_loss_trains_with_the_model_and_sees_target_batches(monkeypatch):
     seen = []
-    original = loop.Trainer._next_target
+    original = DomainObjective._next_target
 
-    def spy(self):
-        batch = original(self)
+    def spy(self, trainer):
+        batch = original(self, trainer)
         seen.append(batch["pixel_values"].shape[0])
         return batch
 
-    monkeypatch.setattr(loop.Trainer, "_next_target", spy)
+    monkeypatch.setattr(DomainObjective, "_next_target", spy)
     clf, Xt, _ = fit("dann")
     steps_per_epoch = int(np.ceil(96 / 16))  # 120 source samples, 20 % held out
     assert len(seen) == 3 * steps_per_epoch and max(seen) == 16

@@ -36,7 +36,8 @@ def test_freeze_implies_partial(tiny_bert, text_csv, tmp_path):
     assert main(["--quiet", "fit", str(text_csv), "--out", str(out), "--backbone", tiny_bert,
                  "--freeze", "2", "--epochs", "1", "--no-baseline"]) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["strategy"] == {"name": "partial", "options": {"freeze": 2}, "auto": None}
+    assert config["strategy"] == {"name": "partial", "options": {"freeze": 2}, "auto": None,
+                                  "state": {}}
 
 
 @pytest.mark.parametrize("args, message", [

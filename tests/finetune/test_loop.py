@@ -110,7 +110,7 @@ def test_bad_settings_are_clear_errors():
 def test_an_early_best_epoch_of_gradual_restores_layers_opened_later(images):
     """gradual opens one group per epoch: when the first epoch is the best, the groups
     opened afterwards must come back as they were then (untrained), not as trained later."""
-    from transferkit.finetune.loop import DomainObjective
+    from transferkit.finetune.callbacks import LabelFreeSelection
 
     X, c = _data(images)
     states = []
@@ -121,8 +121,8 @@ def test_an_early_best_epoch_of_gradual_restores_layers_opened_later(images):
 
     model = FineTuneModel(TinyCNN(), 2)
     cfg = TrainConfig(epochs=3, batch_size=8, lr=1e-2, augment=False)
-    domain = DomainObjective(loss=None, target_items=X, selector=first_epoch_best)
-    result = Trainer(model, "gradual", cfg, domain=domain).fit(X, c)
+    result = Trainer(model, "gradual", cfg,
+                     callbacks=[LabelFreeSelection(first_epoch_best)]).fit(X, c)
     assert result.best_epoch == 0
     final = model.state_dict()
     assert any(not torch.equal(states[0][k], states[2][k]) for k in final

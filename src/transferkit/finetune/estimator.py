@@ -20,10 +20,24 @@ from ..data.dataset import as_inputs, infer_modality, take
 from ..errors import TransferkitError
 from ..metrics import choose_threshold
 from ..runformat import load_run, register_run_kind
-from .loop import DomainObjective, TrainConfig, Trainer, predict_proba
+from ..settings import estimator_init, settings_of
+from .callbacks import Callback
+from .loop import TrainConfig, Trainer, predict_proba
 from .model import FineTuneModel, unwrap
+from .objectives import Objective
 from .persist import restore_finetune_run, save_finetune_run
 from .strategies import make_strategy
+
+#: the loop's settings, as estimator parameters (``seed`` is ``random_state``; ``desc`` is
+#: the estimator's own label)
+LOOP_SETTINGS = settings_of(TrainConfig, exclude=("seed", "desc"))
+
+FINETUNE_PARAMETERS = {
+    "backbone": "efficientnet_lite0", "strategy": "finetune", "strategy_params": None,
+    **LOOP_SETTINGS,
+    "validation_fraction": 0.2, "threshold_metric": "f1", "checkpoint_dir": None,
+    "resume": False, "random_state": 0, "init": "pretrained",
+}
 
 
 class FineTuneClassifier(HeadClassifier):
@@ -38,61 +52,12 @@ class FineTuneClassifier(HeadClassifier):
     ``init="random"`` re-initialises the backbone first (the from-scratch baseline).
     """
 
-    def __init__(
-        self,
-        backbone: str = "efficientnet_lite0",
-        strategy: str = "finetune",
-        strategy_params: dict | None = None,
-        epochs: int = 3,
-        lr: float | None = None,
-        head_lr: float = 1e-3,
-        batch_size: int = 16,
-        weight_decay: float = 0.01,
-        warmup: float = 0.1,
-        patience: int | None = None,
-        precision: str = "no",
-        augment: bool | dict | None = None,
-        bn: str = "auto",
-        validation_fraction: float = 0.2,
-        threshold_metric: str | None = "f1",
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        num_workers: int = 0,
-        max_steps_per_epoch: int | None = None,
-        verbose: bool = False,
-        random_state: int = 0,
-        init: str = "pretrained",
-    ):
-        self.init = init
-        self.backbone = backbone
-        self.strategy = strategy
-        self.strategy_params = strategy_params
-        self.epochs = epochs
-        self.lr = lr
-        self.head_lr = head_lr
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.warmup = warmup
-        self.patience = patience
-        self.precision = precision
-        self.augment = augment
-        self.bn = bn
-        self.validation_fraction = validation_fraction
-        self.threshold_metric = threshold_metric
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.num_workers = num_workers
-        self.max_steps_per_epoch = max_steps_per_epoch
-        self.verbose = verbose
-        self.random_state = random_state
+    __init__ = estimator_init(FINETUNE_PARAMETERS)
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs, lr=self.lr, head_lr=self.head_lr, weight_decay=self.weight_decay,
-            batch_size=self.batch_size, warmup=self.warmup, patience=self.patience,
-            precision=self.precision, augment=self.augment, bn=self.bn, seed=self.random_state,
-            num_workers=self.num_workers, max_steps_per_epoch=self.max_steps_per_epoch,
-            verbose=self.verbose)
+        """The loop's settings, from this estimator's parameters of the same names."""
+        return TrainConfig(**{name: getattr(self, name) for name in LOOP_SETTINGS},
+                           seed=self.random_state)
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> FineTuneClassifier:
         """Fine-tune on ``X``/``y``; select the epoch (and threshold) on validation data."""
@@ -120,8 +85,9 @@ class FineTuneClassifier(HeadClassifier):
         self.strategy_ = strategy.resolve(model, X_tr, c_tr)
         ckpt = (Path(self.checkpoint_dir) / f"seed{self.random_state}"
                 if self.checkpoint_dir else None)
+        objective, callbacks = self._objective(model, X_va, c_va)
         trainer = Trainer(model, self.strategy_, self.train_config(), checkpoint_dir=ckpt,
-                          domain=self._domain_objective(model, X_va, c_va))
+                          objective=objective, callbacks=callbacks)
         self.result_ = trainer.fit(X_tr, c_tr, X_va, c_va, resume=self.resume)
         self.model_ = trainer.module
         self.backbone_ = model.backbone
@@ -135,10 +101,11 @@ class FineTuneClassifier(HeadClassifier):
         self.n_validation_ = 0 if c_va is None else int(len(c_va))
         return self
 
-    def _domain_objective(self, model: FineTuneModel, X_val: Any, codes_val: Any
-                          ) -> DomainObjective | None:
-        """Deep domain adaptation hooks in here (see ``adapt.deep``); plain fine-tuning: None."""
-        return None
+    def _objective(self, model: FineTuneModel, X_val: Any, targets_val: Any
+                   ) -> tuple[Objective | None, list[Callback]]:
+        """What the loop minimises and the callbacks beside the defaults: here the
+        supervised loss (None) and none; deep domain adaptation hooks in here."""
+        return None, []
 
     def backbone_changed(self) -> bool:
         """Whether training changed the backbone: weights beyond the head trained, re-estimated

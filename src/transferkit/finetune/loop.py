@@ -4,9 +4,11 @@ Accelerate runs this same code in one process or under ``accelerate launch`` / t
 (DDP; gloo on CPU): it wraps the model in DDP, shards the batches and handles bf16 autocast.
 Strategies only decide *what* trains (:mod:`transferkit.finetune.strategies`).
 
-Features: AdamW, linear warm-up then cosine decay, model selection and early stopping on the
-validation split only, atomic per-epoch checkpoints (safetensors weights, optimizer state
-read back with ``weights_only=True``, JSON state with the RNG states) and exact ``resume``.
+The loop knows no task, strategy or adaptation method by name: the **task** (what is
+predicted: :mod:`transferkit.tasks`) gives the loss, activation and validation metrics; the
+**objective** (what is minimised: :mod:`.objectives`) turns a batch into a loss; the
+**callbacks** (:mod:`.callbacks`) score epochs, keep the best one, stop early, write
+checkpoints and show progress. AdamW with linear warm-up then cosine decay.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import hashlib
 import math
 import os
 import random
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,16 +25,30 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from .._io import atomic_dir, load_tensors, read_json, save_tensors, write_json
 from ..errors import TransferkitError, is_finite_number
+from ..tasks import Task
 from .augment import make_augment
+from .callbacks import (
+    CKPT_FILES,
+    BestEpoch,
+    Callback,
+    Checkpointing,
+    EpochLines,
+    LabelFreeSelection,
+    Monitor,
+    ProgressBar,
+    StepHook,
+    TrainState,
+    ValidationScore,
+)
 from .model import FineTuneModel, count_parameters, set_train_modes, unwrap
+from .objectives import DomainObjective, Objective, Supervised
 from .strategies import Strategy, make_strategy
 
-CKPT_FILES = ("model.safetensors", "optimizer.pt", "rng.safetensors", "state.json")
+__all__ = ["CKPT_FILES", "Callback", "DomainObjective", "LabelFreeSelection", "Monitor",
+           "Objective", "Supervised", "TrainConfig", "TrainResult", "Trainer"]
+
 
 
 @dataclass
@@ -92,24 +107,6 @@ class TrainResult:
         return asdict(self)
 
 
-@dataclass
-class DomainObjective:
-    """Deep domain adaptation in the same loop: unlabelled ``target_items`` are drawn batch by
-    batch beside the labelled source batches, and ``trade_off * loss(features_s, features_t,
-    logits_s, logits_t)`` is added to the source cross-entropy (``loss``: a
-    :class:`transferkit.adapt.deep.DomainLoss`; its parameters train at ``head_lr``).
-
-    ``selector(module) -> {"selection_score": s, ...}`` scores each epoch without target
-    labels (the best epoch maximises it); ``monitor(module) -> dict`` adds metrics to the
-    history that are never used for selection (e.g. the labelled ``--oracle`` score)."""
-
-    loss: torch.nn.Module | None  # None: source only (the selector still picks the epoch)
-    target_items: Sequence[Any]
-    trade_off: float = 1.0
-    selector: Callable[[torch.nn.Module], dict[str, float]] | None = None
-    monitor: Callable[[torch.nn.Module], dict[str, float]] | None = None
-
-
 class _Indices(torch.utils.data.Dataset):
     def __init__(self, n: int):
         self.n = n
@@ -139,16 +136,18 @@ class EpochSampler(torch.utils.data.Sampler[int]):
 
 
 class Collate:
-    """Indices -> (``prepare(items)`` dict, labels ``(B,)``). Picklable for worker processes."""
+    """Indices -> (``prepare(items)`` dict, targets ``(B, ...)`` of ``dtype``; zeros for
+    unlabelled items). Picklable for worker processes."""
 
-    def __init__(self, prepare: Callable, items: Sequence[Any], codes: np.ndarray | None):
-        self.prepare, self.items, self.codes = prepare, items, codes
+    def __init__(self, prepare: Callable, items: Sequence[Any], targets: np.ndarray | None,
+                 dtype: torch.dtype = torch.long):
+        self.prepare, self.items, self.targets, self.dtype = prepare, items, targets, dtype
 
     def __call__(self, idx: list[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         inputs = self.prepare([self.items[i] for i in idx])
-        labels = torch.as_tensor(self.codes[idx] if self.codes is not None
-                                 else np.zeros(len(idx)), dtype=torch.long)
-        return inputs, labels
+        targets = torch.as_tensor(self.targets[idx] if self.targets is not None
+                                  else np.zeros(len(idx)), dtype=self.dtype)
+        return inputs, targets
 
 
 def _make_accelerator(config: TrainConfig, strategy: Strategy) -> Any:
@@ -188,7 +187,8 @@ def warmup_cosine(total: int, warmup: float) -> Callable[[int], float]:
 
 
 class Trainer:
-    """Train ``model`` with ``strategy``; one instance per run.
+    """Train ``model`` with ``strategy`` on ``objective`` (default: the supervised
+    classification loss), around ``callbacks``; one instance per run.
 
     >>> trainer = Trainer(model, make_strategy("bitfit"), TrainConfig(epochs=2))  # doctest: +SKIP
     >>> result = trainer.fit(train_items, train_codes, val_items, val_codes)       # doctest: +SKIP
@@ -197,16 +197,19 @@ class Trainer:
     def __init__(self, model: FineTuneModel, strategy: Strategy | str,
                  config: TrainConfig | None = None,
                  checkpoint_dir: str | os.PathLike | None = None,
-                 domain: DomainObjective | None = None):
+                 objective: Objective | None = None,
+                 callbacks: Sequence[Callback] = ()):
         self.config = config or TrainConfig()
         self.config.check()
         self.strategy = make_strategy(strategy)
         self.model = model
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
-        self.domain = domain
-        self._domain_loss = None if domain is None else domain.loss
+        self.objective = objective if objective is not None else Supervised()
+        self.task: Task = self.objective.task
+        self.extra_callbacks = list(callbacks)
         self.accelerator = _make_accelerator(self.config, self.strategy)
-        if domain is not None and (self.accelerator.num_processes > 1 or self.checkpoint_dir):
+        if self.objective.single_process and (self.accelerator.num_processes > 1
+                                              or self.checkpoint_dir):
             raise TransferkitError("deep domain adaptation runs in one process, without "
                                    "checkpoints/resume", "launch it without torchrun/--resume")
         _seed_everything(self.config.seed)
@@ -215,7 +218,8 @@ class Trainer:
         self.augment = make_augment(
             True if self.config.augment is None else self.config.augment,
             model.backbone.preprocessing)
-        self._ever_trainable: set[str] = set()
+        self.ever_trainable: set[str] = set()
+        self.data_digest: str | None = None
 
     # ------------------------------------------------------------------ setup
     def _optimizer(self) -> torch.optim.Optimizer:
@@ -223,13 +227,15 @@ class Trainer:
         if not groups:
             raise TransferkitError(f"strategy '{self.strategy.name}' leaves nothing to train",
                                    "pick another strategy")
-        domain_params = list(self._domain_loss.parameters()) if self._domain_loss else []
-        if domain_params:
-            groups.append({"params": domain_params, "lr": self.config.head_lr})
+        extra = self.objective.parameters()
+        if extra:
+            groups.append({"params": extra, "lr": self.config.head_lr})
         return torch.optim.AdamW(groups, weight_decay=self.config.weight_decay)
 
-    def _loader(self, items: Sequence[Any], codes: np.ndarray | None, train: bool,
-                seed_offset: int = 0) -> Any:
+    def loader_for(self, items: Sequence[Any], targets: np.ndarray | None, train: bool,
+                   seed_offset: int = 0) -> Any:
+        """A data loader over ``items`` (``targets``: encoded, or None for unlabelled);
+        training loaders reshuffle per epoch, seeded by (seed + ``seed_offset``, epoch)."""
         cfg = self.config
         kwargs: dict[str, Any] = {}
         if cfg.num_workers > 0:
@@ -239,63 +245,39 @@ class Trainer:
         return torch.utils.data.DataLoader(
             _Indices(len(items)), batch_size=cfg.batch_size if train else cfg.eval_batch_size,
             sampler=sampler, shuffle=False,
-            collate_fn=Collate(unwrap(self.module).backbone.prepare, items, codes), **kwargs)
+            collate_fn=Collate(unwrap(self.module).backbone.prepare, items, targets,
+                               self.task.target_dtype), **kwargs)
+
+    @property
+    def progress(self) -> float:
+        """The fraction of all training steps done (0 -> 1)."""
+        return self._steps_done / max(1, self._total_steps)
+
+    def epoch_label(self, epoch: int) -> str:
+        """``"<desc> epoch i/n"``, counted from 1 (bars and epoch lines)."""
+        return f"{self.config.desc} epoch {epoch + 1}/{self.config.epochs}".lstrip()
 
     # ------------------------------------------------------------------ steps
-    def _augmented(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def augmented(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``inputs`` with the training augmentation applied to its images, if any."""
         if self.augment is not None and "pixel_values" in inputs:
             return {**inputs, "pixel_values": self.augment(inputs["pixel_values"])}
         return inputs
 
-    def _next_target(self) -> dict[str, torch.Tensor]:
-        """The next unlabelled target batch (the target loader cycles, reshuffled per pass)."""
-        batch = next(self._target_iter, None)
-        if batch is None:
-            self._target_passes += 1
-            self._target_loader.sampler.set_epoch(self._target_passes)
-            self._target_iter = iter(self._target_loader)
-            batch = next(self._target_iter)
-        device = self.accelerator.device  # the source batches are moved by Accelerate
-        return self._augmented({k: v.to(device) for k, v in batch[0].items()})
-
-    def _domain_forward(self, inputs: dict[str, torch.Tensor]
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Source logits and the domain term. Source and target go through the model in one
-        batch when their tensors have the same shape (BatchNorm then sees both domains)."""
-        target = self._next_target()
-        n = next(iter(inputs.values())).shape[0]
-        if all(inputs[k].shape[1:] == target[k].shape[1:] for k in inputs):
-            joint = {k: torch.cat([inputs[k], target[k]]) for k in inputs}
-            features, logits = self.prepared(return_features=True, **joint)
-            f_s, f_t, z_s, z_t = features[:n], features[n:], logits[:n], logits[n:]
-        else:  # e.g. text batches padded to different lengths
-            f_s, z_s = self.prepared(return_features=True, **inputs)
-            f_t, z_t = self.prepared(return_features=True, **target)
-        self._domain_loss.progress = self._steps_done / max(1, self._total_steps)
-        term = self._domain_loss(f_s.float(), f_t.float(), z_s.float(), z_t.float())
-        return z_s, self.domain.trade_off * term
-
-    def train_step(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor) -> float:
-        """One optimisation step on a batch; returns the cross-entropy (without penalty or
-        domain term)."""
+    def train_step(self, inputs: dict[str, torch.Tensor], targets: torch.Tensor) -> float:
+        """One optimisation step on a batch; returns the task loss (without the strategy's
+        penalty or the objective's extra terms)."""
         acc = self.accelerator
-        inputs = self._augmented(inputs)
+        inputs = self.augmented(inputs)
         with acc.autocast():
-            if self._domain_loss is None:
-                logits, domain_term = self.prepared(**inputs), None
-            else:
-                logits, domain_term = self._domain_forward(inputs)
-            loss = F.cross_entropy(logits.float(), labels)
-            total = loss
-            for extra in (self.strategy.regularizer(self.prepared), domain_term):
-                if extra is not None:
-                    total = total + extra
+            loss, total = self.objective.loss(self, inputs, targets)
+            penalty = self.strategy.regularizer(self.prepared)
+            if penalty is not None:
+                total = total + penalty
         if not torch.isfinite(total.detach()):
             raise TrainingDiverged(
                 f"training diverged: the loss became {float(total.detach()):g} at step "
-                f"{self._steps_done + 1}",
-                "lower the learning rate (--lr)" + (" or the trade-off (--trade-off)"
-                                                    if self._domain_loss is not None else ""))
+                f"{self._steps_done + 1}", self.objective.divergence_fix)
         acc.backward(total)
         self._steps_done += 1
         if self.config.grad_clip:
@@ -306,24 +288,21 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
 
-    def evaluate(self, items: Sequence[Any], codes: np.ndarray) -> dict[str, float]:
-        """Validation loss and accuracy (every process evaluates the whole split)."""
-        proba = predict_proba(self.module, items, self.config.eval_batch_size,
-                              self.config.precision)
-        p = np.clip(proba[np.arange(len(codes)), codes], 1e-12, None)
-        return {"val_loss": float(-np.log(p).mean()),
-                "val_accuracy": float((proba.argmax(1) == codes).mean())}
+    def evaluate(self, items: Sequence[Any], targets: np.ndarray) -> dict[str, float]:
+        """The task's validation metrics on ``items`` (every process evaluates them all)."""
+        predictions = predict_outputs(self.module, items, self.config.eval_batch_size,
+                                      self.config.precision, features=False,
+                                      activate=self.task.activate)[1]
+        return self.task.validation(np.asarray(targets), predictions)
 
     # ------------------------------------------------------------------ fit
-    def setup(self, train_items: Sequence[Any], train_codes: np.ndarray) -> None:
+    def setup(self, train_items: Sequence[Any], train_targets: np.ndarray) -> None:
         """Build optimizer, scheduler and loader (and wrap them with Accelerate)."""
         cfg = self.config
-        self._data_digest = (data_digest(train_items, np.asarray(train_codes))
-                             if self.checkpoint_dir is not None else None)  # only to resume
-        loader = self._loader(train_items, np.asarray(train_codes), train=True)
+        self.data_digest = (data_digest(train_items, np.asarray(train_targets))
+                            if self.checkpoint_dir is not None else None)  # only to resume
+        loader = self.loader_for(train_items, np.asarray(train_targets), train=True)
         self.sampler = loader.sampler
-        if self._domain_loss is not None:  # its discriminator/critic lives with the model
-            self._domain_loss.to(self.accelerator.device)
         self.optimizer = self._optimizer()
         self.prepared, self.optimizer, self.loader = self.accelerator.prepare(
             self.module, self.optimizer, loader)
@@ -335,211 +314,119 @@ class Trainer:
             self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer,
             warmup_cosine(steps * cfg.epochs, cfg.warmup))
         self._steps_done, self._total_steps = 0, steps * cfg.epochs
-        if self._domain_loss is not None:
-            if not len(self.domain.target_items):
-                raise TransferkitError("the target domain holds no samples",
-                                       "give unlabelled target data")
-            self._target_loader = self._loader(self.domain.target_items, None, train=True,
-                                               seed_offset=7919)
-            self._target_passes = 0
-            self._target_iter = iter(self._target_loader)
+        self.objective.setup(self)
 
-    def fit(self, train_items: Sequence[Any], train_codes: Any,
-            val_items: Sequence[Any] | None = None, val_codes: Any = None,
+    def callbacks_for(self, val_items: Sequence[Any] | None, val_targets: Any, resume: bool,
+                      on_step: Callable[[int, int], None] | None) -> list[Callback]:
+        """The run's callbacks, in call order: scoring (validation, unless a given callback
+        scores), the given ones, best epoch / early stopping, what the user sees, then
+        checkpoints (which save what the others decided)."""
+        given = list(self.extra_callbacks)
+        scoring: list[Callback] = []
+        if (not any(isinstance(c, LabelFreeSelection) for c in given)
+                and val_items is not None and len(val_items)):
+            scoring.append(ValidationScore(val_items, np.asarray(val_targets)))
+        shown: list[Callback] = [ProgressBar()]
+        if self.config.verbose:
+            shown.append(EpochLines())
+        if on_step is not None:
+            shown.append(StepHook(on_step))
+        saving: list[Callback] = []
+        if self.checkpoint_dir is not None:
+            saving.append(Checkpointing(self.checkpoint_dir, resume))
+        elif resume:
+            raise TransferkitError("resume needs a checkpoint folder",
+                                   "pass checkpoint_dir (CLI: the --out of the run)")
+        return [*scoring, *given, BestEpoch(self.config.patience), *shown, *saving]
+
+    def open_parameters(self) -> dict[str, torch.nn.Parameter]:
+        """Parameters that train from this epoch on for the first time (``gradual``)."""
+        opened = {n: p for n, p in self.module.named_parameters()
+                  if p.requires_grad and n not in self.ever_trainable}
+        self.ever_trainable |= set(opened)
+        return opened
+
+    def fit(self, train_items: Sequence[Any], train_targets: Any,
+            val_items: Sequence[Any] | None = None, val_targets: Any = None,
             resume: bool = False,
             on_step: Callable[[int, int], None] | None = None) -> TrainResult:
         """Train for ``config.epochs`` (fewer with early stopping) and load the weights of
-        the best validation epoch (the last epoch when there is no validation split).
+        the best epoch (the last epoch when nothing scores epochs).
 
-        ``resume=True`` continues from ``checkpoint_dir`` when it holds a checkpoint.
-        ``on_step(epoch, step)`` is called after every step (progress, tests)."""
-        cfg, acc = self.config, self.accelerator
+        ``train_targets``/``val_targets``: encoded by the task. ``resume=True`` continues
+        from ``checkpoint_dir`` when it holds a checkpoint. ``on_step(epoch, step)`` is
+        called after every step (progress, tests)."""
+        cfg = self.config
         t0 = time.perf_counter()
-        self.setup(train_items, train_codes)
-        val_codes = None if val_codes is None else np.asarray(val_codes)
-        result = TrainResult()
-        best_key: tuple[float, float] | None = None
-        best_state: dict[str, torch.Tensor] | None = None
-        bad_epochs, start = 0, 0
-        if resume:
-            loaded = self._load_checkpoint()
-            if loaded is not None:
-                start, state, best_state = loaded
-                result.history = state["history"]
-                result.best_epoch = state["best_epoch"]
-                best_key = tuple(state["best_key"]) if state["best_key"] else None
-                bad_epochs = state["bad_epochs"]
-                result.resumed_from = start
-                if state.get("stopped_early"):
-                    start = cfg.epochs
-                    result.stopped_early = True
-        self._steps_done = start * self.steps_per_epoch
-        for epoch in range(start, cfg.epochs):
+        self.setup(train_items, train_targets)
+        callbacks = self.callbacks_for(val_items, val_targets, resume, on_step)
+        state = TrainState()
+        for cb in callbacks:
+            cb.on_train_begin(self, state)
+        self._steps_done = state.start_epoch * self.steps_per_epoch
+        for epoch in range(state.start_epoch, cfg.epochs):
             self.strategy.on_epoch_start(self.prepared, epoch)
-            opened = {n: p for n, p in self.module.named_parameters()
-                      if p.requires_grad and n not in self._ever_trainable}
-            if best_state is not None:  # frozen until now, so as they were at the best epoch
-                best_state.update({n: p.detach().clone() for n, p in opened.items()
-                                   if n not in best_state})
-            self._ever_trainable |= set(opened)
-            set_train_modes(self.prepared, cfg.bn)
-            if self._domain_loss is not None:
-                self._domain_loss.train()
-            self.sampler.set_epoch(epoch)
-            if hasattr(self.loader, "set_epoch"):  # Accelerate re-sets the sampler's epoch
-                self.loader.set_epoch(epoch)  # from its own counter: keep them equal
-            losses = []
-            label = f"{cfg.desc} epoch {epoch + 1}/{cfg.epochs}".lstrip()
-            with tqdm(total=self.steps_per_epoch, desc=label,
-                      unit="step", leave=False,
-                      disable=not (cfg.verbose and acc.is_main_process)) as bar:
-                for step, (inputs, labels) in enumerate(self.loader):
-                    if step >= self.steps_per_epoch:
-                        break
-                    losses.append(self.train_step(inputs, labels))
-                    bar.update()
-                    if on_step is not None:
-                        on_step(epoch, step)
-            train_loss = acc.reduce(torch.tensor(float(np.mean(losses))), reduction="mean")
-            record = {"epoch": epoch, "train_loss": float(train_loss),
-                      "lr": float(self.scheduler.get_last_lr()[0])}
-            if self.domain is not None and self.domain.selector is not None:
-                record |= self.domain.selector(self.module)
-                key = (record["selection_score"],)
-                if not math.isfinite(key[0]):
-                    raise TransferkitError(
-                        f"the epoch selector's score is {key[0]} at epoch {epoch + 1}",
-                        "use another --selector (dev, the default, or last)")
-            elif val_items is not None and len(val_items):
-                record |= self.evaluate(val_items, val_codes)
-                key = (record["val_accuracy"], -record["val_loss"])
-            else:
-                key = None
-            if self.domain is not None and self.domain.monitor is not None:
-                record |= self.domain.monitor(self.module)
-            if key is not None:
-                if best_key is None or key > best_key:
-                    best_key, best_state = key, self._snapshot()
-                    result.best_epoch, bad_epochs = epoch, 0
-                else:
-                    bad_epochs += 1
-            else:
-                result.best_epoch = epoch
-            result.history.append(record)
-            if cfg.verbose and acc.is_main_process:  # progress, so stderr: stdout has results
-                print(f"  {label}  " + "  ".join(
-                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in record.items() if k != "epoch"), file=sys.stderr, flush=True)
-            stop = bool(cfg.patience and bad_epochs >= cfg.patience)
-            self._save_checkpoint(epoch, result, best_key, bad_epochs, best_state, stop)
-            if stop:
-                result.stopped_early = True
+            opened = self.open_parameters()
+            for cb in callbacks:
+                cb.on_epoch_begin(self, state, epoch, opened)
+            record = self._train_epoch(epoch, callbacks, state)
+            for cb in callbacks:
+                cb.on_epoch_end(self, state, epoch, record)
+            if state.should_stop:
                 break
-        if best_state is not None:
-            self.module.load_state_dict(best_state, strict=False)
+        for cb in callbacks:
+            cb.on_train_end(self, state)
         self.module.eval()
+        return self._result(state, time.perf_counter() - t0)
+
+    def _train_epoch(self, epoch: int, callbacks: list[Callback], state: TrainState
+                     ) -> dict[str, Any]:
+        """One epoch's steps; returns its record (epoch, mean train loss, last lr)."""
+        set_train_modes(self.prepared, self.config.bn)
+        self.objective.train()
+        self.sampler.set_epoch(epoch)
+        if hasattr(self.loader, "set_epoch"):  # Accelerate re-sets the sampler's epoch
+            self.loader.set_epoch(epoch)  # from its own counter: keep them equal
+        losses = []
+        for step, (inputs, targets) in enumerate(self.loader):
+            if step >= self.steps_per_epoch:
+                break
+            losses.append(self.train_step(inputs, targets))
+            for cb in callbacks:
+                cb.on_step_end(self, state, epoch, step, losses[-1])
+        train_loss = self.accelerator.reduce(torch.tensor(float(np.mean(losses))),
+                                             reduction="mean")
+        return {"epoch": epoch, "train_loss": float(train_loss),
+                "lr": float(self.scheduler.get_last_lr()[0])}
+
+    def _result(self, state: TrainState, wall_s: float) -> TrainResult:
+        result = TrainResult(history=state.history, best_epoch=state.best_epoch,
+                             stopped_early=state.stopped_early,
+                             resumed_from=state.resumed_from, wall_s=wall_s)
         result.trainable_params, result.total_params = count_parameters(self.module)
         if result.trainable_params == 0:  # gradual ends with all open; count what trained
             result.trainable_params = sum(p.numel() for n, p in self.module.named_parameters()
-                                          if n in self._ever_trainable)
-        result.wall_s = time.perf_counter() - t0
-        acc.wait_for_everyone()
+                                          if n in self.ever_trainable)
+        self.accelerator.wait_for_everyone()
         return result
 
-    # ------------------------------------------------------------------ checkpoints
-    def _snapshot(self) -> dict[str, torch.Tensor]:
+    def snapshot(self) -> dict[str, torch.Tensor]:
         """Copies of every tensor that training can change: params that trained, buffers."""
         params = dict(self.module.named_parameters())
         return {k: v.detach().clone() for k, v in self.module.state_dict().items()
-                if k in self._ever_trainable or k not in params}
-
-    def _save_checkpoint(self, epoch: int, result: TrainResult, best_key: Any, bad: int,
-                         best_state: dict[str, torch.Tensor] | None, stop: bool) -> None:
-        if self.checkpoint_dir is None:
-            return
-        acc = self.accelerator
-        if acc.is_main_process:
-            with atomic_dir(self.checkpoint_dir) as stage:
-                save_tensors(stage / "model.safetensors", self._snapshot())
-                if best_state is not None:
-                    save_tensors(stage / "best.safetensors", best_state)
-                torch.save(self.optimizer.state_dict(), stage / "optimizer.pt")
-                np_state = np.random.get_state()
-                save_tensors(stage / "rng.safetensors", {
-                    "torch": torch.get_rng_state(),
-                    "numpy": torch.from_numpy(np_state[1].astype(np.int64))})
-                py_state = random.getstate()
-                sched = {k: v for k, v in self.scheduler.state_dict().items()
-                         if k != "lr_lambdas"}
-                write_json(stage / "state.json", {
-                    "epoch": epoch, "history": result.history, "best_epoch": result.best_epoch,
-                    "best_key": list(best_key) if best_key else None, "bad_epochs": bad,
-                    "stopped_early": stop, "scheduler": sched,
-                    "ever_trainable": sorted(self._ever_trainable),
-                    "numpy_rng": [np_state[0], int(np_state[2]), int(np_state[3]),
-                                  float(np_state[4])],
-                    "python_rng": [py_state[0], list(py_state[1]), py_state[2]],
-                    "strategy": self.strategy.describe(), "config": asdict(self.config),
-                    "data": self._data_digest,
-                })
-        acc.wait_for_everyone()
-
-    def _load_checkpoint(self) -> tuple[int, dict, dict | None] | None:
-        """Restore weights, optimizer, scheduler and RNG states; returns (next epoch, state,
-        best weights) or None when there is no checkpoint."""
-        if self.checkpoint_dir is None:
-            raise TransferkitError("resume needs a checkpoint folder",
-                                   "pass checkpoint_dir (CLI: the --out of the run)")
-        path = _existing_checkpoint(self.checkpoint_dir)
-        if path is None:
-            return None
-        state = read_json(path / "state.json")
-        if state["strategy"] != self.strategy.describe():
-            raise TransferkitError(
-                f"the checkpoint in {path} was trained with {state['strategy']}, not "
-                f"{self.strategy.describe()}", "resume with the same strategy and options")
-        if state.get("data", self._data_digest) != self._data_digest:
-            raise TransferkitError(
-                f"the checkpoint in {path} was trained on other data (or another split)",
-                "resume only the same run; for new data use another checkpoint folder")
-        self._ever_trainable = set(state["ever_trainable"])
-        missing_ok = self.module.load_state_dict(load_tensors(path / "model.safetensors"),
-                                                 strict=False)
-        if missing_ok.unexpected_keys:
-            raise TransferkitError(f"the checkpoint in {path} does not fit this model",
-                                   "resume with the same backbone and strategy")
-        self.optimizer.load_state_dict(
-            torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
-        self.scheduler.load_state_dict({**state["scheduler"],
-                                        "lr_lambdas": [None] * len(self.scheduler.lr_lambdas)})
-        rng = load_tensors(path / "rng.safetensors")
-        torch.set_rng_state(rng["torch"])
-        name, pos, has_gauss, cached = state["numpy_rng"]
-        np.random.set_state((name, rng["numpy"].numpy().astype(np.uint32), pos, has_gauss,
-                             cached))
-        version, internal, gauss = state["python_rng"]
-        random.setstate((version, tuple(internal), gauss))
-        best = path / "best.safetensors"
-        best_state = load_tensors(best) if best.is_file() else None
-        return state["epoch"] + 1, state, best_state
-
-
-def _existing_checkpoint(path: Path) -> Path | None:
-    if (path / "state.json").is_file():
-        return path
-    # a crash between the two renames of atomic_dir leaves only the previous checkpoint
-    olds = sorted(path.parent.glob(f".{path.name}.old-*"))
-    return next((p for p in olds if (p / "state.json").is_file()), None)
+                if k in self.ever_trainable or k not in params}
 
 
 class TrainingDiverged(TransferkitError):
     """The loss became NaN/inf (``lr_find`` ends its sweep on it; a fit stops)."""
 
 
-def data_digest(items: Sequence[Any], codes: np.ndarray) -> str:
-    """A cheap identity of a training set (its items and labels): a checkpoint is resumed
+def data_digest(items: Sequence[Any], targets: np.ndarray) -> str:
+    """A cheap identity of a training set (its items and targets): a checkpoint is resumed
     only on the data it was trained on (e.g. not on the next cross-validation fold)."""
-    h = hashlib.sha256(np.ascontiguousarray(codes, dtype=np.int64).tobytes())
+    targets = np.asarray(targets)
+    h = hashlib.sha256(np.ascontiguousarray(
+        targets, dtype=np.int64 if targets.dtype.kind in "iub" else np.float64).tobytes())
     if isinstance(items, np.ndarray):
         h.update(str(items.shape).encode())
         h.update(np.ascontiguousarray(items).tobytes())
@@ -566,11 +453,17 @@ def predict_proba(model: torch.nn.Module, items: Sequence[Any], batch_size: int 
     return predict_outputs(model, items, batch_size, precision, features=False)[1]
 
 
+def softmax_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities (float64) of logits ``(N, C)``."""
+    return torch.softmax(logits.float(), dim=1).double()
+
+
 def predict_outputs(model: torch.nn.Module, items: Sequence[Any], batch_size: int = 64,
-                    precision: str = "no", features: bool = True
+                    precision: str = "no", features: bool = True,
+                    activate: Callable[[torch.Tensor], torch.Tensor] = softmax_probabilities,
                     ) -> tuple[np.ndarray | None, np.ndarray]:
-    """Backbone features ``(N, D)`` (float32; None unless ``features``) and class
-    probabilities ``(N, n_classes)``."""
+    """Backbone features ``(N, D)`` (float32; None unless ``features``) and the activated
+    outputs ``(N, out_features)`` (``activate``: a task's; default class probabilities)."""
     inner = unwrap(model)
     device = next(inner.parameters()).device
     was_training = model.training
@@ -587,7 +480,7 @@ def predict_outputs(model: torch.nn.Module, items: Sequence[Any], batch_size: in
                                   **{k: v.to(device) for k, v in inputs.items()})
                 if features:
                     feats.append(f.float().cpu().numpy())
-                probs.append(torch.softmax(logits.float(), dim=1).double().cpu().numpy())
+                probs.append(activate(logits).cpu().numpy())
     finally:
         model.train(was_training)
     if not probs:

@@ -15,9 +15,12 @@ import torch
 from ...base import label_codes
 from ...data.dataset import infer_modality, labels_as
 from ...errors import TransferkitError, is_finite_number
+from ...finetune.callbacks import Callback, LabelFreeSelection, Monitor
 from ...finetune.estimator import FineTuneClassifier
-from ...finetune.loop import DomainObjective, TrainConfig
+from ...finetune.loop import TrainConfig
 from ...finetune.model import FineTuneModel
+from ...finetune.objectives import DomainObjective
+from ...settings import estimator_init, settings_of
 from ..validation import DEFAULT_SELECTOR
 from .base import DOMAIN_LOSSES, make_domain_loss
 from .select import epoch_selector, oracle_monitor
@@ -37,40 +40,19 @@ class DeepDomainAdaptation(FineTuneClassifier):
     ``oracle=(X_test, y_test)`` the test-selected figure ``oracle_accuracy_`` — reported for
     reference only, never a valid estimate."""
 
-    def __init__(
-        self,
-        method: str = "dann",
-        method_params: dict | None = None,
-        trade_off: float = 1.0,
-        selector: str = DEFAULT_SELECTOR,
-        backbone: str = "lenet",
-        strategy: str = "finetune",
-        strategy_params: dict | None = None,
-        epochs: int = 10,
-        lr: float | None = 1e-3,
-        head_lr: float = 1e-3,
-        batch_size: int = 32,
-        weight_decay: float = 0.01,
-        warmup: float = 0.1,
-        precision: str = "no",
-        augment: bool | dict | None = False,
-        bn: str = "auto",
-        validation_fraction: float = 0.2,
-        max_steps_per_epoch: int | None = None,
-        verbose: bool = False,
-        random_state: int = 0,
-    ):
-        super().__init__(
-            backbone=backbone, strategy=strategy, strategy_params=strategy_params,
-            epochs=epochs, lr=lr, head_lr=head_lr, batch_size=batch_size,
-            weight_decay=weight_decay, warmup=warmup, precision=precision, augment=augment,
-            bn=bn, validation_fraction=validation_fraction, threshold_metric=None,
-            max_steps_per_epoch=max_steps_per_epoch, verbose=verbose,
-            random_state=random_state)
-        self.method = method
-        self.method_params = method_params
-        self.trade_off = trade_off
-        self.selector = selector
+    __init__ = estimator_init({
+        "method": "dann", "method_params": None, "trade_off": 1.0,
+        "selector": DEFAULT_SELECTOR, "backbone": "lenet", "strategy": "finetune",
+        "strategy_params": None,
+        **settings_of(TrainConfig, exclude=("seed", "desc"), epochs=10, lr=1e-3,
+                      batch_size=32, augment=False),
+        "validation_fraction": 0.2, "random_state": 0,
+    })
+    # fixed here: the epoch is chosen without target labels, in one process
+    threshold_metric = None
+    checkpoint_dir = None
+    resume = False
+    init = "pretrained"
 
     def fit(self, X: Any, y: Any, X_target: Any = None, X_val: Any = None, y_val: Any = None,
             oracle: tuple[Any, Any] | None = None) -> DeepDomainAdaptation:
@@ -111,24 +93,23 @@ class DeepDomainAdaptation(FineTuneClassifier):
         """The loop settings, with the method's name on the progress bar and epoch lines."""
         return dataclasses.replace(super().train_config(), desc=self.method)
 
-    def _domain_objective(self, model: FineTuneModel, X_val: Any, codes_val: Any
-                          ) -> DomainObjective:
+    def _objective(self, model: FineTuneModel, X_val: Any, codes_val: Any
+                   ) -> tuple[DomainObjective, list[Callback]]:
         loss = None
         if self.method != SOURCE_ONLY:
             with torch.random.fork_rng():  # seeded discriminator/critic initialisation
                 torch.manual_seed(self.random_state)
                 loss = make_domain_loss(self.method, model.backbone.feature_dim,
                                         model.head.out_features, **(self.method_params or {}))
-        monitor = None
+        callbacks: list[Callback] = [LabelFreeSelection(epoch_selector(
+            self.selector, X_val, codes_val, self._target, seed=self.random_state))]
         if self._oracle is not None:
             X_test, y_test = self._oracle
             y_test = labels_as(self.classes_, y_test, "the oracle test data", "the source")
-            monitor = oracle_monitor(X_test, label_codes(self.classes_, y_test))
-        return DomainObjective(
-            loss=loss, target_items=self._target, trade_off=float(self.trade_off),
-            selector=epoch_selector(self.selector, X_val, codes_val, self._target,
-                                    seed=self.random_state),
-            monitor=monitor)
+            callbacks.append(Monitor(oracle_monitor(X_test, label_codes(self.classes_,
+                                                                        y_test))))
+        return DomainObjective(loss=loss, target_items=self._target,
+                               trade_off=float(self.trade_off)), callbacks
 
     def report(self) -> str:
         """What was selected and how (plus the oracle figure when one was asked for)."""
