@@ -286,12 +286,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _is_checkpoint_dir(path: Path) -> bool:
-    """Whether ``path`` holds only per-seed training checkpoints (``seed<N>/state.json``,
-    plus the staging folders of an interrupted write)."""
+    """Whether ``path`` holds only training checkpoints: per-seed folders ``seed<N>`` and the
+    baseline's ``from-scratch/seed<N>`` (plus the staging folders of an interrupted write)."""
+    from .experiment import BASELINE_CHECKPOINTS
+
     if not path.is_dir():
         return False
     children = [c for c in path.iterdir() if not c.name.startswith(".")]
-    return all(c.is_dir() and c.name.startswith("seed") and c.name[4:].isdigit()
+    return all(c.is_dir() and ((c.name.startswith("seed") and c.name[4:].isdigit())
+                               or (c.name == BASELINE_CHECKPOINTS and _is_checkpoint_dir(c)))
                for c in children)
 
 

@@ -132,6 +132,7 @@ def compare(
     return Comparison(rows, per_seed, protocol, model)
 
 
+BASELINE_CHECKPOINTS = "from-scratch"  # the baseline's checkpoints, inside the run's folder
 SCRATCH_LR = 1e-3  # random weights need a larger rate than fine-tuning pretrained ones
 
 
@@ -141,6 +142,6 @@ def _scratch_params(clf_params: dict[str, Any]) -> dict[str, Any]:
     tuning = dict(clf_params.get("finetune_params") or {})
     tuning["init"] = "random"
     if tuning.get("checkpoint_dir"):
-        tuning["checkpoint_dir"] = str(Path(tuning["checkpoint_dir"]) / "from-scratch")
+        tuning["checkpoint_dir"] = str(Path(tuning["checkpoint_dir"]) / BASELINE_CHECKPOINTS)
     return {**clf_params, "strategy": "finetune", "strategy_params": None, "lr": SCRATCH_LR,
             "finetune_params": tuning}

@@ -66,3 +66,53 @@ def test_lr_find(tiny_bert, text_csv, capsys):
                  "--batch-size", "8"]) == 0
     out = capsys.readouterr().out
     assert "suggested lr:" in out and "lr range test: finetune" in out
+
+
+def test_a_crash_in_the_baseline_phase_resumes_and_a_rerun_works(tiny_bert, text_csv, tmp_path,
+                                                                  capsys, monkeypatch):
+    """The baseline's checkpoints live in <out>.ckpt/from-scratch/: --resume recognises them,
+    and once the run is saved the same command runs again (it exited 2 before)."""
+    from transferkit.finetune import estimator
+
+    out = tmp_path / "run"
+    args = ["--quiet", "fit", str(text_csv), "--out", str(out), "--backbone", tiny_bert,
+            "--strategy", "bitfit", "--epochs", "1", "--lr", "1e-3"]
+    real_fit = estimator.FineTuneClassifier.fit
+
+    def crash_in_baseline(self, *a, **k):
+        if self.init == "random":
+            raise KeyboardInterrupt("killed in the baseline")
+        return real_fit(self, *a, **k)
+
+    monkeypatch.setattr(estimator.FineTuneClassifier, "fit", crash_in_baseline)
+    assert main(args) == 130
+    ckpt = out.with_name("run.ckpt")
+    assert (ckpt / "seed0" / "state.json").is_file()
+    (ckpt / "from-scratch" / "seed0").mkdir(parents=True)  # what a baseline epoch leaves
+    monkeypatch.setattr(estimator.FineTuneClassifier, "fit", real_fit)
+    assert main([*args, "--resume"]) == 0, capsys.readouterr().err
+    assert not ckpt.exists()
+    assert main(args) == 0, capsys.readouterr().err
+
+
+def test_resume_with_other_settings_is_one_line(tiny_bert, text_csv, tmp_path, capsys,
+                                               monkeypatch):
+    from transferkit.finetune import estimator
+
+    out = tmp_path / "run"
+    args = ["--quiet", "fit", str(text_csv), "--out", str(out), "--backbone", tiny_bert,
+            "--strategy", "bitfit", "--epochs", "2", "--lr", "1e-3", "--no-baseline"]
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt
+
+    # a first run that is killed after its epochs' checkpoints were written
+    monkeypatch.setattr(estimator.Trainer, "_result", crash)
+    assert main(args) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main([*[a if a != "1e-3" else "1e-2" for a in args], "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the checkpoint in") and "lr=0.001 (now 0.01)" in err
+    assert err.count("\n") == 1 and "drop --resume" in err
+    assert not out.exists()
