@@ -2,7 +2,8 @@
 the loss, the activation, the validation metrics and the key that picks the best epoch.
 
 The training loop, the heads and the estimators ask the task; none of them knows which
-task it is. Built in: ``classification`` (multi-class and binary).
+task it is. Built in: ``classification`` (multi-class and binary), ``multilabel`` (a set of
+labels per sample) and ``regression`` (a number per sample).
 
 >>> task = make_task("classification").fit(np.array(["cat", "dog", "cat"]))
 >>> task.out_features, task.encode(np.array(["dog"])).tolist()
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn import metrics as skm
 
 from .errors import TransferkitError
 from .registry import Registry
@@ -64,6 +66,23 @@ class Task:
         (higher is better)."""
         raise NotImplementedError
 
+    def options(self) -> dict[str, Any]:
+        """Constructor arguments (JSON)."""
+        return {}
+
+    def state(self) -> dict[str, Any]:
+        """What :meth:`fit` learnt (JSON), for :meth:`set_state`."""
+        return {"classes": self.classes_.tolist()} if hasattr(self, "classes_") else {}
+
+    def set_state(self, state: dict[str, Any]) -> Task:
+        if "classes" in state:
+            self.classes_ = np.asarray(state["classes"])
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted task as JSON (:func:`task_from_dict` rebuilds it)."""
+        return {"kind": self.name, "options": self.options(), "state": self.state()}
+
 
 TASKS: Registry[type[Task]] = Registry("task kind")
 
@@ -73,6 +92,11 @@ def make_task(kind: str | Task, **options: Any) -> Task:
     if isinstance(kind, Task):
         return kind
     return TASKS.get(kind)(**options)
+
+
+def task_from_dict(data: dict[str, Any]) -> Task:
+    """The fitted task written by :meth:`Task.to_dict`."""
+    return make_task(data["kind"], **data.get("options", {})).set_state(data.get("state", {}))
 
 
 @TASKS.register("classification")
@@ -121,3 +145,217 @@ class Classification(Task):
 
     def selection_key(self, record: dict[str, float]) -> tuple[float, ...]:
         return (record["val_accuracy"], -record["val_loss"])
+
+
+@TASKS.register("multilabel")
+class MultiLabel(Task):
+    """Any subset of ``L`` labels per sample: one logit per label, binary cross-entropy,
+    sigmoid probabilities; the best epoch by validation mAP (macro average precision; log
+    loss breaks ties). Targets: a 0/1 indicator array ``(N, L)``, or one collection of
+    labels per sample (list, tuple or set; :func:`split_label_cells` reads text cells such
+    as ``"cat|dog"``)."""
+
+    selection_rule = "validation mAP (macro average precision), then validation log loss"
+
+    def fit(self, y: Any) -> MultiLabel:
+        indicator = _as_indicator(y)
+        if indicator is not None:
+            self.classes_ = np.arange(indicator.shape[1])
+        else:
+            self.classes_ = np.array(sorted({label for labels in y for label in labels}))
+        if len(self.classes_) < 2:
+            raise TransferkitError(f"multi-label targets need at least two labels, got "
+                                   f"{len(self.classes_)}", "use classification for one label")
+        Y = self.encode(y)
+        if (Y.sum(axis=1) == 1).all():
+            raise TransferkitError(
+                "every sample has exactly one label, so this is not a multi-label task",
+                "use the plain classifier (--task classification)")
+        return self
+
+    @property
+    def out_features(self) -> int:
+        return len(self.classes_)
+
+    def encode(self, y: Any, what: str = "the labels") -> np.ndarray:
+        indicator = _as_indicator(y)
+        if indicator is not None:
+            if indicator.shape[1] != len(self.classes_):
+                raise TransferkitError(f"{what} have {indicator.shape[1]} label columns, the "
+                                       f"training labels {len(self.classes_)}",
+                                       "give the same label columns")
+            return indicator
+        index = {label: i for i, label in enumerate(self.classes_.tolist())}
+        out = np.zeros((len(y), len(index)), np.float32)
+        for row, labels in enumerate(y):
+            unknown = [label for label in labels if label not in index]
+            if unknown:
+                raise TransferkitError(f"{what} hold label(s) {unknown[:5]} that the training "
+                                       "labels do not", "every label must appear in training")
+            out[row, [index[label] for label in labels]] = 1.0
+        return out
+
+    def decode(self, indicator: np.ndarray) -> list[tuple]:
+        """0/1 rows ``(N, L)`` -> the label set of each sample (tuples of labels)."""
+        return [tuple(self.classes_[np.flatnonzero(row)].tolist()) for row in indicator]
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(outputs.float(), targets.float())
+
+    def activate(self, outputs: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(outputs.float()).double()
+
+    def validation(self, targets: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+        p = np.clip(predictions, 1e-12, 1 - 1e-12)
+        loss = -(targets * np.log(p) + (1 - targets) * np.log(1 - p)).mean()
+        return {"val_loss": float(loss), "val_map": mean_average_precision(targets, predictions)}
+
+    def selection_key(self, record: dict[str, float]) -> tuple[float, ...]:
+        return (record["val_map"], -record["val_loss"])
+
+    threshold_rule = ("per label, the threshold on its probability that maximises its F1 on "
+                      "the validation split (0.5 for a label without a validation positive)")
+
+    def choose_thresholds(self, targets: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+        """One threshold per label ``(L,)`` (:attr:`threshold_rule`)."""
+        from .metrics import choose_threshold
+
+        return np.array([choose_threshold(targets[:, j].astype(int), predictions[:, j], "f1")
+                         if 0 < targets[:, j].sum() < len(targets) else 0.5
+                         for j in range(targets.shape[1])])
+
+    def metrics(self, targets: np.ndarray, predictions: np.ndarray,
+                thresholds: np.ndarray | float = 0.5) -> dict[str, float]:
+        """Micro and macro F1, mAP, subset accuracy and Hamming loss of probabilities
+        ``(N, L)`` against 0/1 targets, labels decided by ``thresholds`` (per label)."""
+        decided = (predictions >= np.asarray(thresholds)).astype(int)
+        truth = targets.astype(int)
+        return {
+            "n": int(len(truth)),
+            "f1_micro": float(skm.f1_score(truth, decided, average="micro", zero_division=0)),
+            "f1_macro": float(skm.f1_score(truth, decided, average="macro", zero_division=0)),
+            "map": mean_average_precision(truth, predictions),
+            "subset_accuracy": float((decided == truth).all(axis=1).mean()),
+            "hamming_loss": float((decided != truth).mean()),
+        }
+
+
+OTHER_SEPARATORS = ("|", ",", ";", "/", " ")
+
+
+def split_label_cells(cells: Any, sep: str = "|") -> list[tuple[str, ...]]:
+    """Text cells of several labels (``"cat|dog"``; an empty cell: no label) -> one tuple of
+    labels per cell. Cells that hold another separator but never ``sep`` are one line
+    naming it (``--label-sep``)."""
+    cells = ["" if c is None or (isinstance(c, float) and np.isnan(c)) else str(c)
+             for c in cells]
+    if not any(sep in c for c in cells):
+        for other in OTHER_SEPARATORS:
+            if other != sep and sum(other in c.strip() for c in cells) > len(cells) // 4:
+                raise TransferkitError(
+                    f"the label cells hold several labels separated by {other!r}, not by "
+                    f"{sep!r} (e.g. {next(c for c in cells if other in c.strip())!r})",
+                    f"pass --label-sep {other!r}")
+    return [tuple(sorted({part.strip() for part in c.split(sep) if part.strip()}))
+            for c in cells]
+
+
+def mean_average_precision(targets: np.ndarray, scores: np.ndarray) -> float:
+    """Macro average precision over the labels that have a positive, ``(N, L)`` inputs."""
+    present = np.flatnonzero(np.asarray(targets).sum(axis=0) > 0)
+    if not len(present):
+        return float("nan")
+    return float(np.mean([skm.average_precision_score(targets[:, j], scores[:, j])
+                          for j in present]))
+
+
+def _as_indicator(y: Any) -> np.ndarray | None:
+    """``y`` as a float32 0/1 array ``(N, L)`` when it is one; None for label collections."""
+    if isinstance(y, np.ndarray) and y.ndim == 2 and y.dtype.kind in "biuf":
+        if not np.isin(y, (0, 1)).all():
+            raise TransferkitError("multi-label indicator targets must be 0 or 1",
+                                   "give one 0/1 column per label")
+        return y.astype(np.float32)
+    return None
+
+
+@TASKS.register("regression")
+class Regression(Task):
+    """A number per sample: one output, trained on standardised targets with ``loss``
+    (``"mse"`` or ``"huber"``); the best epoch by validation RMSE."""
+
+    selection_rule = "validation RMSE"
+    LOSSES = ("mse", "huber")
+
+    def __init__(self, loss: str = "mse"):
+        if loss not in self.LOSSES:
+            raise TransferkitError(f"unknown regression loss '{loss}'",
+                                   f"use one of: {', '.join(self.LOSSES)}")
+        self.loss_name = loss
+
+    def fit(self, y: Any) -> Regression:
+        values = self.encode_values(y)
+        self.mean_, self.scale_ = float(values.mean()), float(values.std()) or 1.0
+        return self
+
+    def options(self) -> dict[str, Any]:
+        return {"loss": self.loss_name}
+
+    def state(self) -> dict[str, Any]:
+        return {"mean": self.mean_, "scale": self.scale_}
+
+    def set_state(self, state: dict[str, Any]) -> Regression:
+        self.mean_, self.scale_ = float(state["mean"]), float(state["scale"])
+        return self
+
+    @staticmethod
+    def encode_values(y: Any, what: str = "the targets") -> np.ndarray:
+        """``y`` as float64 ``(N,)``: one line for text, missing or infinite values."""
+        try:
+            values = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        except (TypeError, ValueError) as exc:
+            raise TransferkitError(f"{what} of a regression must be numbers ({exc})",
+                                   "give a numeric label column") from exc
+        if values.shape[1] != 1:
+            raise TransferkitError(f"regression takes one number per sample, got "
+                                   f"{values.shape[1]}", "give one numeric label column")
+        bad = np.flatnonzero(~np.isfinite(values[:, 0]))
+        if len(bad):
+            raise TransferkitError(f"{what} hold {len(bad)} missing or infinite value(s) (first "
+                                   f"at row {bad[0]})", "fill or drop those rows")
+        return values[:, 0]
+
+    @property
+    def out_features(self) -> int:
+        return 1
+
+    def encode(self, y: Any, what: str = "the targets") -> np.ndarray:
+        values = self.encode_values(y, what)
+        return ((values - self.mean_) / self.scale_).astype(np.float32)[:, None]
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.loss_name == "huber":
+            return F.huber_loss(outputs.float(), targets.float())
+        return F.mse_loss(outputs.float(), targets.float())
+
+    def activate(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Outputs in the targets' own units ``(N, 1)``."""
+        return outputs.double() * self.scale_ + self.mean_
+
+    def validation(self, targets: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+        truth = targets[:, 0] * self.scale_ + self.mean_
+        metrics = self.metrics(truth, predictions[:, 0])
+        return {"val_loss": float(np.mean((targets[:, 0] - (predictions[:, 0] - self.mean_)
+                                           / self.scale_) ** 2)),
+                "val_mae": metrics["mae"], "val_rmse": metrics["rmse"]}
+
+    def selection_key(self, record: dict[str, float]) -> tuple[float, ...]:
+        return (-record["val_rmse"],)
+
+    @staticmethod
+    def metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+        """MAE, RMSE and R² of predictions ``(N,)`` against the true values ``(N,)``."""
+        return {"n": int(len(truth)),
+                "mae": float(skm.mean_absolute_error(truth, predicted)),
+                "rmse": float(np.sqrt(skm.mean_squared_error(truth, predicted))),
+                "r2": float(skm.r2_score(truth, predicted)) if len(truth) > 1 else float("nan")}

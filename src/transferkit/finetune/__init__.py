@@ -4,7 +4,7 @@
 >>> clf = FineTuneClassifier(backbone="minilm", strategy="lora", epochs=2)  # doctest: +SKIP
 """
 
-from .estimator import FineTuneClassifier
+from .estimator import FineTuneClassifier, FineTuneRegressor
 from .loop import TrainConfig, Trainer, TrainResult, predict_proba
 from .model import FineTuneModel
 from .strategies import STRATEGIES, Strategy, make_strategy, register_strategy
@@ -12,6 +12,7 @@ from .strategies import STRATEGIES, Strategy, make_strategy, register_strategy
 __all__ = [
     "STRATEGIES",
     "FineTuneClassifier",
+    "FineTuneRegressor",
     "FineTuneModel",
     "Strategy",
     "TrainConfig",

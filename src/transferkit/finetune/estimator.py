@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import RegressorMixin
 
 from ..backbones import Backbone, check_modality, load_backbone
 from ..backbones.base import reinitialize
@@ -21,10 +22,11 @@ from ..errors import TransferkitError
 from ..metrics import choose_threshold
 from ..runformat import load_run, register_run_kind
 from ..settings import estimator_init, settings_of
+from ..tasks import Classification, MultiLabel, Regression, make_task
 from .callbacks import Callback
-from .loop import TrainConfig, Trainer, predict_proba
+from .loop import TrainConfig, Trainer, predict_outputs
 from .model import FineTuneModel, unwrap
-from .objectives import Objective
+from .objectives import Objective, Supervised
 from .persist import restore_finetune_run, save_finetune_run
 from .strategies import make_strategy
 
@@ -37,6 +39,7 @@ FINETUNE_PARAMETERS = {
     **LOOP_SETTINGS,
     "validation_fraction": 0.2, "threshold_metric": "f1", "checkpoint_dir": None,
     "resume": False, "random_state": 0, "init": "pretrained",
+    "task": "classification", "task_params": None,
 }
 
 
@@ -60,11 +63,27 @@ class FineTuneClassifier(HeadClassifier):
                            seed=self.random_state)
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> FineTuneClassifier:
-        """Fine-tune on ``X``/``y``; select the epoch (and threshold) on validation data."""
+        """Fine-tune on ``X``/``y``; select the epoch (and thresholds) on validation data.
+
+        ``y``: labels ``(N,)`` (classification), label collections or a 0/1 array ``(N, L)``
+        (``task="multilabel"``), or numbers ``(N,)`` (``task="regression"``)."""
         check_fit_args(X_val, y_val, self.threshold_metric)
         X, X_val = as_inputs(X), as_inputs(X_val)
-        self.classes_, codes, c_val_given = encode_labels(X, y, y_val)
+        task = make_task(self.task, **(self.task_params or {}))
+        if isinstance(task, Classification):
+            self.classes_, targets, t_val_given = encode_labels(X, y, y_val)
+            task.classes_ = self.classes_
+        else:
+            task.fit(y)
+            targets = task.encode(y)
+            t_val_given = None if y_val is None else task.encode(y_val, "the validation labels")
+            if hasattr(task, "classes_"):
+                self.classes_ = task.classes_
+        self.task_ = task
         strategy = make_strategy(self.strategy, **(self.strategy_params or {}))
+        if strategy.name == "auto" and not isinstance(task, Classification):
+            raise TransferkitError(f"strategy 'auto' probes class labels; the task is "
+                                   f"{task.name}", "name a strategy, e.g. --strategy finetune")
         backbone = load_backbone(self.backbone)  # a private copy: its weights will change
         if backbone is self.backbone:  # an instance was given: train a copy, not the user's
             backbone = copy.deepcopy(backbone)
@@ -76,18 +95,19 @@ class FineTuneClassifier(HeadClassifier):
         if self.init == "random":  # the from-scratch baseline: same architecture, no transfer
             reinitialize(backbone, self.random_state)
         if X_val is not None:
-            X_tr, c_tr, X_va, c_va = X, codes, X_val, c_val_given
+            X_tr, c_tr, X_va, c_va = X, targets, X_val, t_val_given
         else:
-            tr, va = self._validation_indices(codes, False)
-            X_tr, c_tr = take(X, tr), codes[tr]
-            X_va, c_va = (take(X, va), codes[va]) if len(va) else (None, None)
-        model = FineTuneModel(backbone, len(self.classes_), seed=self.random_state)
+            tr, va = (self._validation_indices(targets, False)
+                      if isinstance(task, Classification) else self._random_split(len(targets)))
+            X_tr, c_tr = take(X, tr), targets[tr]
+            X_va, c_va = (take(X, va), targets[va]) if len(va) else (None, None)
+        model = FineTuneModel(backbone, task.out_features, seed=self.random_state)
         self.strategy_ = strategy.resolve(model, X_tr, c_tr)
         ckpt = (Path(self.checkpoint_dir) / f"seed{self.random_state}"
                 if self.checkpoint_dir else None)
         objective, callbacks = self._objective(model, X_va, c_va)
         trainer = Trainer(model, self.strategy_, self.train_config(), checkpoint_dir=ckpt,
-                          objective=objective, callbacks=callbacks)
+                          objective=objective or Supervised(task), callbacks=callbacks)
         self.result_ = trainer.fit(X_tr, c_tr, X_va, c_va, resume=self.resume)
         self.model_ = trainer.module
         self.backbone_ = model.backbone
@@ -95,11 +115,35 @@ class FineTuneClassifier(HeadClassifier):
         if self.backbone_changed():  # its weights are no longer the file's: hash the tensors
             self.backbone_._digest = ""  # (the fingerprint keys the feature cache)
         self.threshold_ = None
-        if len(self.classes_) == 2 and self.threshold_metric and c_va is not None:
-            p_val = self.predict_proba(X_va)[:, 1]
-            self.threshold_ = choose_threshold(c_va, p_val, self.threshold_metric)
+        if isinstance(task, Classification):
+            if len(self.classes_) == 2 and self.threshold_metric and c_va is not None:
+                p_val = self.predict_proba(X_va)[:, 1]
+                self.threshold_ = choose_threshold(c_va, p_val, self.threshold_metric)
+        elif isinstance(task, MultiLabel):
+            self.threshold_ = (task.choose_thresholds(c_va, self.predict_proba(X_va)).tolist()
+                               if c_va is not None else None)
         self.n_validation_ = 0 if c_va is None else int(len(c_va))
         return self
+
+    def _random_split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded ``validation_fraction`` split of ``n`` samples (no classes to stratify)."""
+        idx = np.arange(n)
+        n_val = int(round(self.validation_fraction * n))
+        if n_val < 2 or n - n_val < 2:
+            return idx, idx[:0]
+        va = np.random.default_rng(self.random_state).permutation(n)[:n_val]
+        return np.setdiff1d(idx, va), np.sort(va)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels ``(N,)``; for multi-label a 0/1 array ``(N, L)`` in ``classes_`` order
+        (per-label validation thresholds, else 0.5); for regression the values ``(N,)``."""
+        task = getattr(self, "task_", None)
+        if isinstance(task, MultiLabel):
+            thresholds = 0.5 if self.threshold_ is None else np.asarray(self.threshold_)
+            return (self.predict_proba(X) >= thresholds).astype(int)
+        if isinstance(task, Regression):
+            return self.predict_proba(X)[:, 0]
+        return super().predict(X)
 
     def _objective(self, model: FineTuneModel, X_val: Any, targets_val: Any
                    ) -> tuple[Objective | None, list[Callback]]:
@@ -119,7 +163,9 @@ class FineTuneClassifier(HeadClassifier):
         self._check_fitted()
         X = as_inputs(X)
         check_modality(self.backbone_, infer_modality(X))
-        return predict_proba(self.model_, X, 64, self.precision)
+        task = getattr(self, "task_", None) or Classification()
+        return predict_outputs(self.model_, X, 64, self.precision, features=False,
+                               activate=task.activate)[1]
 
     def save(self, path: str | os.PathLike, **extra: Any) -> None:
         """Write a run dir: config.json + what the strategy saves (head, backbone, adapter)
@@ -143,12 +189,24 @@ class FineTuneClassifier(HeadClassifier):
         return backbone
 
 
+class FineTuneRegressor(RegressorMixin, FineTuneClassifier):
+    """Backbone + one output trained end to end on numbers (``task="regression"``: MSE, or
+    Huber with ``task_params={"loss": "huber"}``, on standardised targets); the epoch with
+    the best validation RMSE is kept. Other parameters as in :class:`FineTuneClassifier`.
+    ``predict(X)`` -> values ``(N,)``; ``score`` is R²."""
+
+    __init__ = estimator_init({**FINETUNE_PARAMETERS, "threshold_metric": None,
+                               "task": "regression"})
+
+
 @register_run_kind("finetune")
 def load_finetune_run(path: Path, config: dict[str, Any]) -> FineTuneClassifier:
-    """Rebuild the fitted :class:`FineTuneClassifier` of a run dir of kind ``finetune``."""
-    params = FineTuneClassifier().get_params()
-    clf = FineTuneClassifier(**{k: v for k, v in config.get("params", {}).items()
-                                if k in params})
+    """Rebuild the fitted :class:`FineTuneClassifier` (or :class:`FineTuneRegressor`) of a
+    run dir of kind ``finetune``."""
+    cls = (FineTuneRegressor if config.get("task", {}).get("kind") == "regression"
+           else FineTuneClassifier)
+    params = cls().get_params()
+    clf = cls(**{k: v for k, v in config.get("params", {}).items() if k in params})
     for name, value in restore_finetune_run(path, config).items():
         setattr(clf, name, value)
     return clf

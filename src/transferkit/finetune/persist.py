@@ -19,6 +19,7 @@ from ..backbones.base import reinitialize
 from ..backbones.checkpoint import BACKBONE_FILE
 from ..errors import TransferkitError
 from ..runformat import run_config, write_run
+from ..tasks import Classification, task_from_dict
 from .loop import TrainResult
 from .model import FineTuneModel, unwrap
 from .strategies import make_strategy
@@ -33,8 +34,9 @@ def save_finetune_run(clf: Any, path: str | Path, **extra: Any) -> Path:
         "backbone": {**inner.backbone.describe(), "fingerprint": clf.base_fingerprint_},
         "train": dataclasses.asdict(clf.train_config()),
         "result": clf.result_.to_json(),
-        "classes": clf.classes_.tolist(),
+        "classes": clf.classes_.tolist() if getattr(clf, "classes_", None) is not None else None,
         "threshold": clf.threshold_,
+        "task": clf.task_.to_dict(),
     }
 
     def write_weights(stage: Path) -> dict[str, Any]:
@@ -57,13 +59,16 @@ def restore_finetune_run(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     saved = config.get("params", {})
     if saved.get("init") == "random" and not (path / BACKBONE_FILE).is_file():
         reinitialize(backbone, saved.get("random_state", 0))  # what the weights trained on
-    classes = np.asarray(config["classes"])
+    classes = np.asarray(config["classes"]) if config.get("classes") is not None else None
+    task = (task_from_dict(config["task"]) if "task" in config
+            else Classification().set_state({"classes": config["classes"]}))  # older runs
     strat = config["strategy"]
     strategy = make_strategy(strat["name"], **strat["options"])
     state = strat.get("state") or config.get("lora") or {}  # "lora": runs written before
-    module = strategy.restore(FineTuneModel(backbone, len(classes)), path, state)
+    module = strategy.restore(FineTuneModel(backbone, task.out_features), path, state)
     module.eval()
-    return {"model_": module, "backbone_": backbone, "head_": unwrap(module).head,
-            "classes_": classes, "threshold_": config.get("threshold"),
-            "base_fingerprint_": config["backbone"]["fingerprint"], "strategy_": strategy,
-            "result_": TrainResult(**config["result"])}
+    fitted = {"model_": module, "backbone_": backbone, "head_": unwrap(module).head,
+              "threshold_": config.get("threshold"), "task_": task,
+              "base_fingerprint_": config["backbone"]["fingerprint"], "strategy_": strategy,
+              "result_": TrainResult(**config["result"])}
+    return fitted if classes is None else {**fitted, "classes_": classes}

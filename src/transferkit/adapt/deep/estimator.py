@@ -53,6 +53,8 @@ class DeepDomainAdaptation(FineTuneClassifier):
     checkpoint_dir = None
     resume = False
     init = "pretrained"
+    task = "classification"
+    task_params = None
 
     def fit(self, X: Any, y: Any, X_target: Any = None, X_val: Any = None, y_val: Any = None,
             oracle: tuple[Any, Any] | None = None) -> DeepDomainAdaptation:
