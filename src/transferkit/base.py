@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
-from sklearn.utils import Tags
+from sklearn.utils import Tags, assert_all_finite
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
@@ -67,10 +67,11 @@ def check_labels(y: Any, name: str = "y") -> np.ndarray:
                                f"{name} is None", "pass one class label per input")
     try:
         y = column_or_1d(y, warn=True)
+        if y.dtype.kind in "fc":
+            assert_all_finite(y, input_name=name)
         check_classification_targets(y)
     except ValueError as exc:
-        problem = str(exc).strip().splitlines()[0].replace("Input y ", f"Input {name} ")
-        raise TransferkitError(problem.rstrip(".:"),
+        raise TransferkitError(str(exc).strip().splitlines()[0].rstrip(".:"),
                                f"pass {name} as one discrete class label (int or str) per input"
                                ) from exc
     return y
@@ -99,6 +100,8 @@ def encode_labels(
     n = X.shape[0] if hasattr(X, "shape") else len(X)  # sparse matrices have no len()
     if n != len(y):
         raise TransferkitError(f"{n} inputs but {len(y)} labels", "pass one label per input")
+    if n == 0:
+        raise TransferkitError("no training samples (0 inputs)", "pass inputs and their labels")
     classes = np.unique(y)
     if len(classes) < 2:
         raise TransferkitError(
@@ -152,9 +155,16 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         return hasattr(self, "head_")
 
     def _check_inputs(self, X: Any, reset: bool) -> Any:
-        """``X`` in the form ``_features`` takes (pandas inputs converted); ``reset``: at fit,
-        where a subclass records what it learns about the inputs (e.g. ``n_features_in_``)."""
-        return as_inputs(X)
+        """``X`` in the form ``_features`` takes (pandas inputs converted; a sparse matrix
+        refused: a backbone reads texts or images). ``reset``: at fit, where a subclass
+        records what it learns about the inputs (e.g. ``n_features_in_``)."""
+        X = as_inputs(X)
+        if hasattr(X, "tocsr"):
+            raise TransferkitError(
+                f"{type(self).__name__} does not take sparse input (its backbone reads texts "
+                "or images)", "pass the texts or images; FromScratchClassifier takes sparse "
+                "feature columns")
+        return X
 
     def _features(self, X: Any, fitting: bool) -> Any:
         raise NotImplementedError

@@ -16,7 +16,7 @@ import numpy as np
 from ..backbones import Backbone, check_modality, load_backbone
 from ..backbones.base import reinitialize
 from ..base import HeadClassifier, check_fit_args, encode_labels
-from ..data.dataset import as_inputs, infer_modality, take
+from ..data.dataset import infer_modality, take
 from ..errors import TransferkitError
 from ..metrics import choose_threshold
 from ..runformat import load_run, register_run_kind
@@ -97,7 +97,8 @@ class FineTuneClassifier(HeadClassifier):
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> FineTuneClassifier:
         """Fine-tune on ``X``/``y``; select the epoch (and threshold) on validation data."""
         check_fit_args(X_val, y_val, self.threshold_metric)
-        X, X_val = as_inputs(X), as_inputs(X_val)
+        X = self._check_inputs(X, reset=True)
+        X_val = None if X_val is None else self._check_inputs(X_val, reset=False)
         self.classes_, codes, c_val_given = encode_labels(X, y, y_val)
         strategy = make_strategy(self.strategy, **(self.strategy_params or {}))
         backbone = load_backbone(self.backbone)  # a private copy: its weights will change
@@ -150,7 +151,7 @@ class FineTuneClassifier(HeadClassifier):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (N, n_classes), columns in ``classes_`` order."""
         self._check_fitted()
-        X = as_inputs(X)
+        X = self._check_inputs(X, reset=False)
         check_modality(self.backbone_, infer_modality(X))
         return predict_proba(self.model_, X, 64, self.precision)
 
