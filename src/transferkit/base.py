@@ -12,10 +12,13 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
+from sklearn.utils import Tags, assert_all_finite
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 
 from .backbones import Backbone, load_backbone
 from .data.dataset import as_inputs, labels_as, take
-from .errors import TransferkitError
+from .errors import NotFitted, TransferkitError
 from .heads import make_head
 from .metrics import THRESHOLD_METRICS, choose_threshold, decide
 
@@ -42,14 +45,63 @@ def check_fit_args(X_val: Any, y_val: Any, threshold_metric: str | None) -> None
                                f"use one of: {', '.join(THRESHOLD_METRICS)} (or None)")
 
 
+def check_labels(y: Any, name: str = "y") -> np.ndarray:
+    """``y`` as a 1-D array of class labels, else one line: no labels, more than one column,
+    NaN, continuous values (scikit-learn's ``check_classification_targets``).
+
+    Parameters
+    ----------
+    y : array-like (n,) or (n, 1)
+        Class labels (ints or strings); a column vector is raveled with a
+        ``DataConversionWarning``, as scikit-learn does.
+    name : str
+        What the labels are called in the error ("y", "y_val").
+
+    Returns
+    -------
+    numpy.ndarray
+        The labels, shape (n,).
+    """
+    if y is None:
+        raise TransferkitError(f"this classifier requires {name} to be passed, but the target "
+                               f"{name} is None", "pass one class label per input")
+    try:
+        y = column_or_1d(y, warn=True)
+        if y.dtype.kind in "fc":
+            assert_all_finite(y, input_name=name)
+        check_classification_targets(y)
+    except ValueError as exc:
+        raise TransferkitError(str(exc).strip().splitlines()[0].rstrip(".:"),
+                               f"pass {name} as one discrete class label (int or str) per input"
+                               ) from exc
+    return y
+
+
 def encode_labels(
     X: Any, y: Any, y_val: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Check labels and encode them: (classes_, codes (N,), validation codes or None)."""
-    y = np.asarray(y)
+    """Check labels (see :func:`check_labels`) and encode them.
+
+    Parameters
+    ----------
+    X : inputs
+        The training inputs (only their number is read).
+    y : array-like (n,)
+        Their labels.
+    y_val : array-like or None
+        Validation labels: each must be a training class.
+
+    Returns
+    -------
+    tuple
+        ``(classes_ (C,), codes (n,), validation codes or None)``.
+    """
+    y = check_labels(y)
     n = X.shape[0] if hasattr(X, "shape") else len(X)  # sparse matrices have no len()
     if n != len(y):
         raise TransferkitError(f"{n} inputs but {len(y)} labels", "pass one label per input")
+    if n == 0:
+        raise TransferkitError("no training samples (0 inputs)", "pass inputs and their labels")
     classes = np.unique(y)
     if len(classes) < 2:
         raise TransferkitError(
@@ -58,7 +110,7 @@ def encode_labels(
         )
     val_codes = None
     if y_val is not None:
-        y_val = np.asarray(y_val)
+        y_val = check_labels(y_val, "y_val")
         unknown = set(np.unique(y_val)) - set(classes)
         if unknown:
             raise TransferkitError(
@@ -79,7 +131,11 @@ def _stack(a: Any, b: Any) -> Any:
 
 class HeadClassifier(ClassifierMixin, BaseEstimator):
     """Shared fit/predict: featurise, fit the head (validation-selected), pick a threshold,
-    then (``refit``) retrain with the chosen settings on train + validation."""
+    then (``refit``) retrain with the chosen settings on train + validation.
+
+    Its inputs are what a pretrained backbone takes -- texts (list of str) or images (paths,
+    PIL images, uint8 arrays (N, H, W[, C])) -- and its tags say so: scikit-learn's checks
+    on 2-D numeric arrays do not apply (a subclass on numeric columns changes the tags)."""
 
     head: Any
     head_params: dict | None
@@ -88,14 +144,52 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     refit: bool
     random_state: int
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # no numeric columns: texts or images
+        tags.input_tags.three_d_array = True  # image arrays (N, H, W[, C])
+        tags.input_tags.string = True  # texts, image paths
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "head_")
+
+    def _check_inputs(self, X: Any, reset: bool) -> Any:
+        """``X`` in the form ``_features`` takes (pandas inputs converted; a sparse matrix
+        refused: a backbone reads texts or images). ``reset``: at fit, where a subclass
+        records what it learns about the inputs (e.g. ``n_features_in_``)."""
+        X = as_inputs(X)
+        if hasattr(X, "tocsr"):
+            raise TransferkitError(
+                f"{type(self).__name__} does not take sparse input (its backbone reads texts "
+                "or images)", "pass the texts or images; FromScratchClassifier takes sparse "
+                "feature columns")
+        return X
+
     def _features(self, X: Any, fitting: bool) -> Any:
         raise NotImplementedError
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> HeadClassifier:
         """Fit on ``X``/``y``. Hyperparameters, early stopping and the binary threshold use
-        ``X_val``/``y_val`` if given, else a stratified ``validation_fraction`` of ``X``."""
+        ``X_val``/``y_val`` if given, else a stratified ``validation_fraction`` of ``X``.
+
+        Parameters
+        ----------
+        X : inputs
+            Training inputs (see the class docstring for the forms taken).
+        y : array-like (n,)
+            Their class labels.
+        X_val, y_val : inputs and labels, or None
+            A validation set for model selection (both or neither).
+
+        Returns
+        -------
+        HeadClassifier
+            ``self``, fitted.
+        """
         check_fit_args(X_val, y_val, self.threshold_metric)
-        X, X_val = as_inputs(X), as_inputs(X_val)
+        X = self._check_inputs(X, reset=True)
+        X_val = None if X_val is None else self._check_inputs(X_val, reset=False)
         self.classes_, codes, c_val_given = encode_labels(X, y, y_val)
         train_idx, val_idx = self._validation_indices(codes, X_val is not None)
         F = self._features(X, fitting=True) if X_val is None else None
@@ -133,17 +227,44 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         return np.sort(tr), np.sort(va)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (N, n_classes), columns in ``classes_`` order."""
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : inputs
+            In a form ``fit`` took.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (N, n_classes), columns in ``classes_`` order.
+        """
         self._check_fitted()
-        return self.head_.predict_proba(self._features(as_inputs(X), fitting=False))
+        X = self._check_inputs(X, reset=False)
+        return self.head_.predict_proba(self._features(X, fitting=False))
 
     def predict(self, X: Any) -> np.ndarray:
+        """Predicted classes: the most probable one, or for two classes probability above
+        the threshold chosen on validation (``threshold_``).
+
+        Parameters
+        ----------
+        X : inputs
+            In a form ``fit`` took.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (N,), values from ``classes_``.
+        """
         proba = self.predict_proba(X)
         return self.classes_[decide(proba, self.threshold_)]
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "head_"):
-            raise TransferkitError(
+        """:class:`~transferkit.errors.NotFitted` (scikit-learn's ``NotFittedError``)
+        unless ``fit`` has run."""
+        if not self.__sklearn_is_fitted__():
+            raise NotFitted(
                 f"this {type(self).__name__} is not fitted yet", "call fit(X, y) first"
             )
 

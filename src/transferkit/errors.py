@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from sklearn.exceptions import NotFittedError
+
 
 class TransferkitError(ValueError):
     """A problem with the user's input, stated as ``problem -- fix``."""
@@ -18,6 +20,11 @@ class TransferkitError(ValueError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{problem} -- {fix}" if fix else problem)
+
+
+class NotFitted(TransferkitError, NotFittedError):
+    """An estimator used before ``fit``: one line for the CLI (a :class:`TransferkitError`)
+    and scikit-learn's :class:`~sklearn.exceptions.NotFittedError` for its callers."""
 
 
 def check(condition: bool, problem: str, fix: str | None = None) -> None:

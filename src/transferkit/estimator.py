@@ -6,17 +6,20 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.utils import Tags
+from sklearn.utils.validation import validate_data
 
 from ._io import load_tensors
 from .backbones import Backbone, check_modality
 from .base import HeadClassifier, shared_backbone
 from .baselines import RAW_FEATURIZERS
-from .data.dataset import infer_modality
+from .data.dataset import as_inputs, infer_modality
 from .errors import TransferkitError
 from .features import extract_features
 from .finetune import FineTuneClassifier
@@ -133,7 +136,29 @@ class TransferClassifier(HeadClassifier):
 
 
 class FromScratchClassifier(HeadClassifier):
-    """The baseline: the same head on raw inputs (pixels, TF-IDF, numeric columns)."""
+    """The baseline: the same head on raw inputs (pixels, TF-IDF, numeric columns).
+
+    Numeric inputs -- 2-D arrays, sparse matrices, lists of rows, numeric DataFrames -- are
+    validated as scikit-learn does (``validate_data``: ``n_features_in_``, and
+    ``feature_names_in_`` for a DataFrame with string column names), and the model passes
+    scikit-learn's ``check_estimator`` on them. Texts (list of str) and images (paths, PIL
+    images, uint8 arrays (N, H, W[, C])) are taken as well.
+
+    Parameters
+    ----------
+    head : str or head instance
+        "logistic" or "mlp" (or a head object, copied).
+    head_params : dict or None
+        Options of the head.
+    validation_fraction : float
+        Held out of the training data for model selection when no validation set is passed.
+    threshold_metric : str or None
+        Binary: the metric the decision threshold maximises on validation; None = 0.5.
+    refit : bool
+        Retrain on train + validation with what validation chose.
+    random_state : int
+        Seed of the validation split and the head.
+    """
 
     def __init__(
         self,
@@ -151,21 +176,95 @@ class FromScratchClassifier(HeadClassifier):
         self.refit = refit
         self.random_state = random_state
 
-    def _features(self, X: Any, fitting: bool) -> Any:
-        modality = infer_modality(X)
-        if fitting:
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True  # numeric columns
+        tags.input_tags.sparse = True  # sparse columns stay sparse
+        # Texts are lists of str; a 2-D array of objects is numbers and converted as such
+        # (scikit-learn's `string` tag would mean: 2-D object arrays are taken unconverted).
+        tags.input_tags.string = False
+        return tags
+
+    def _check_inputs(self, X: Any, reset: bool) -> Any:
+        frame, X = X, as_inputs(X)
+        if hasattr(X, "__array__") and not isinstance(X, np.ndarray | list | tuple) \
+                and not hasattr(X, "tocsr"):
+            X = np.asarray(X)  # other array-likes (objects with __array__)
+        modality = "tabular" if _is_numeric(X) else infer_modality(X)
+        if reset:
             self.modality_ = modality
-            self.featurizer_ = RAW_FEATURIZERS[modality]().fit(X)
         elif modality != self.modality_:
             raise TransferkitError(
                 f"this model was trained on {self.modality_} inputs, got {modality}",
                 f"pass {self.modality_} inputs",
             )
+        if modality == "tabular":
+            return self._check_columns(frame if hasattr(frame, "columns") else X, reset)
+        if reset:  # no columns: nothing left from an earlier fit on numeric columns
+            for stale in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(stale, None)
+        return X
+
+    def _check_columns(self, X: Any, reset: bool) -> Any:
+        """Numeric inputs through scikit-learn's ``validate_data`` (2-D, numbers, at least
+        one sample and one column, the columns of fit), its errors as one line each. NaN and
+        infinity are the featurizer's to report."""
+        shape = getattr(X, "shape", ())
+        if not reset and len(shape) == 2 and shape[1] != self.n_features_in_:
+            raise TransferkitError(
+                f"X has {shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input",
+                f"pass the same feature columns as in fit (the inputs have {shape[1]} columns "
+                f"but the model was fitted on {self.n_features_in_})")
+        try:
+            return validate_data(self, X, reset=reset, accept_sparse="csr", dtype=np.float64,
+                                 ensure_all_finite=False)
+        except ValueError as exc:
+            raise TransferkitError(*_column_problem(str(exc))) from exc
+
+    def _features(self, X: Any, fitting: bool) -> Any:
+        if fitting:
+            self.featurizer_ = RAW_FEATURIZERS[self.modality_]().fit(X)
         return self.featurizer_.transform(X)
 
     @property
     def description(self) -> str:
+        """What the head was trained on, e.g. "TF-IDF word 1-2 grams + logistic head"."""
         return f"{self.featurizer_.description} + {self.head_.name} head"
+
+
+def _column_problem(message: str) -> tuple[str, str]:
+    """scikit-learn's message on numeric inputs as one line: (problem, fix)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    problem = lines[0]
+    if "Reshape your data" in message:
+        fix = ("Reshape your data: X.reshape(-1, 1) if it has a single feature, "
+               "X.reshape(1, -1) if it is a single sample")
+    elif "0 sample(s)" in problem:
+        fix = "pass at least one sample"
+    elif "0 feature(s)" in problem:
+        fix = "pass at least one feature column"
+    elif "feature names" in problem:  # the names that differ follow on the next lines
+        problem = " ".join(lines)
+        fix = "pass the columns of fit, with the same names in the same order"
+    else:
+        fix = "pass a 2-D array of numbers (samples x feature columns), texts or images"
+    return problem.rstrip(".:"), fix
+
+
+def _is_numeric(X: Any) -> bool:
+    """Whether raw inputs are numeric columns (or meant to be: a 1-D array of numbers, which
+    validation then refuses with a reshape hint) rather than texts or images."""
+    if hasattr(X, "tocsr"):
+        return True
+    if isinstance(X, np.ndarray):
+        if X.dtype.kind in "biufc":
+            return X.ndim not in (3, 4)  # 3-D and 4-D: images
+        return X.dtype == object and X.ndim == 2  # numbers held as objects
+    if isinstance(X, list | tuple) and len(X):
+        first = X[0]
+        return isinstance(first, numbers.Number | list | tuple)  # a list of rows
+    return False
 
 
 @register_run_kind("transfer", HEAD)

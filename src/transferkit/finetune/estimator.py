@@ -17,7 +17,7 @@ from sklearn.base import RegressorMixin
 from ..backbones import Backbone, check_modality, load_backbone
 from ..backbones.base import reinitialize
 from ..base import HeadClassifier, check_fit_args, encode_labels
-from ..data.dataset import as_inputs, infer_modality, take
+from ..data.dataset import infer_modality, take
 from ..errors import TransferkitError
 from ..metrics import choose_threshold
 from ..runformat import load_run, register_run_kind
@@ -68,7 +68,8 @@ class FineTuneClassifier(HeadClassifier):
         ``y``: labels ``(N,)`` (classification), label collections or a 0/1 array ``(N, L)``
         (``task="multilabel"``), or numbers ``(N,)`` (``task="regression"``)."""
         check_fit_args(X_val, y_val, self.threshold_metric)
-        X, X_val = as_inputs(X), as_inputs(X_val)
+        X = self._check_inputs(X, reset=True)
+        X_val = None if X_val is None else self._check_inputs(X_val, reset=False)
         task = make_task(self.task, **(self.task_params or {}))
         if isinstance(task, Classification):
             self.classes_, targets, t_val_given = encode_labels(X, y, y_val)
@@ -161,7 +162,7 @@ class FineTuneClassifier(HeadClassifier):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (N, n_classes), columns in ``classes_`` order."""
         self._check_fitted()
-        X = as_inputs(X)
+        X = self._check_inputs(X, reset=False)
         check_modality(self.backbone_, infer_modality(X))
         task = getattr(self, "task_", None) or Classification()
         return predict_outputs(self.model_, X, 64, self.precision, features=False,
