@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from transferkit import FromScratchClassifier, TransferClassifier, TransferkitError
 from transferkit.adapt.deep.estimator import DeepDomainAdaptation
-from transferkit.finetune import FineTuneClassifier
+from transferkit.finetune import FineTuneClassifier, FineTuneRegressor
 
 # check_array_api_input runs only where SCIPY_ARRAY_API=1 was set before scipy was imported
 # (it passes then); elsewhere scikit-learn skips it. No other check may skip.
@@ -194,7 +194,8 @@ def test_not_fitted_is_one_line_and_sklearns_error():
     assert isinstance(info.value, NotFittedError) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("estimator", [FineTuneClassifier(), DeepDomainAdaptation()],
+@pytest.mark.parametrize("estimator", [FineTuneClassifier(), FineTuneRegressor(),
+                                       DeepDomainAdaptation()],
                          ids=lambda e: type(e).__name__)
 @pytest.mark.parametrize("name", DATA_FREE)
 def test_backbone_estimators_pass_the_checks_without_data(estimator, name):
