@@ -35,6 +35,14 @@ def test_fit_predict_evaluate_on_an_image_folder(image_folder, tmp_path, isolate
 
     run_cli("evaluate", out, image_folder)
     assert "accuracy" in capsys.readouterr().out
+    run_cli("evaluate", out, image_folder, "--json")
+    scores = json.loads(capsys.readouterr().out)  # one JSON object, nothing else on stdout
+    assert scores["n"] == 20 and 0.5 <= scores["accuracy"] <= 1
+    assert metrics["schema"] == "transferkit.results" and metrics["kind"] == "fit"
+    assert [row["name"].split()[0] for row in metrics["rows"]] == ["transfer", "from"]
+    accuracy = metrics["rows"][0]["metrics"]["accuracy"]
+    assert set(accuracy) == {"mean", "sd"} and accuracy["sd"] is not None  # two seeds
+    assert metrics["protocol"].startswith("stratified split")
 
 
 def test_second_fit_extracts_nothing(image_folder, tmp_path, isolated_cache, capsys):

@@ -201,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = command("evaluate", help="metrics of a run dir on labelled data")
     ev.add_argument("run_dir")
     ev.add_argument("data")
+    ev.add_argument("--json", action="store_true",
+                    help="print the metrics as one JSON object {metric: value} (for scripts)")
     _data_options(ev)
 
     command("backbones", help="list backbones and whether they work here")
@@ -222,7 +224,7 @@ def cmd_backbones(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     import shutil
 
-    from ._io import check_out_dir, write_json
+    from ._io import check_out_dir
     from .base import check_fit_args
     from .experiment import compare
     from .runformat import CONFIG
@@ -278,7 +280,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"protocol: {comparison.protocol}")
     print(comparison.table())
     comparison.model.save(out, metrics=comparison.to_json())
-    write_json(out / "metrics.json", comparison.to_json())
     if tuning and _is_checkpoint_dir(ckpt):  # the run is saved: its checkpoints are done
         shutil.rmtree(ckpt, ignore_errors=True)
     print(f"saved run to {out}")
@@ -327,13 +328,14 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from ._io import check_out_dir, write_json
+    from ._io import check_out_dir
     from .adapt import ADAPTERS
     from .adapt.deep import DOMAIN_LOSSES, SOURCE_ONLY, DeepDomainAdaptation
     from .adapt.deep.base import make_domain_loss
     from .adapt.deep.select import DEEP_SELECTORS
     from .base import label_codes
     from .metrics import classification_metrics, format_table
+    from .results import results_document
     from .runformat import CONFIG
 
     if args.method in ADAPTERS:
@@ -405,11 +407,14 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             print("oracle_accuracy = best epoch picked on the target test labels: an upper "
                   "bound, NOT a valid estimate")
     if args.out:
-        model = fitted[args.method]
-        metrics = {"rows": dict(rows), "selector": args.selector,
-                   "method": args.method}
-        model.save(args.out, metrics=metrics)
-        write_json(Path(args.out) / "metrics.json", metrics)
+        protocol = (f"labelled source {args.source}, unlabelled target {args.target}; the "
+                    f"epoch chosen by selector '{args.selector}' without target labels"
+                    + (f"; scored on {args.target_test} only" if test is not None else ""))
+        metrics = results_document(
+            "adapt-deep", rows, protocol,
+            history={name: clf.history_ for name, clf in fitted.items()},
+            selector=args.selector, method=args.method)
+        fitted[args.method].save(args.out, metrics=metrics)
         print(f"saved run to {args.out}")
     return 0
 
@@ -461,6 +466,7 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
     from .base import label_codes
     from .features import extract_features
     from .metrics import classification_metrics, format_table
+    from .results import results_document
 
     model = get_adapter(args.method)()
     if model.uses_target_labels and not args.target_labelled:
@@ -546,8 +552,12 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
             [("index", "label"), *enumerate(model.predict(Xt))])
         with atomic_dir(args.out, only_replace_if=SHALLOW_PREDICTIONS) as tmp:
             write_text(tmp / SHALLOW_PREDICTIONS, table.getvalue())
-            write_json(tmp / "metrics.json", {"method": args.method, "params": params,
-                                              "rows": dict(rows)})
+            protocol = (f"labelled source {args.source}, target {args.target} (labels unused)"
+                        + (f", {args.target_labelled} labelled" if few is not None else "")
+                        + f"; {where}; parameters as given"
+                        + (f"; scored on {args.target_test} only" if test is not None else ""))
+            write_json(tmp / "metrics.json", results_document(
+                "adapt-shallow", rows, protocol, method=args.method, params=params))
         print(f"wrote {len(target)} target predictions to {args.out}/target_predictions.csv")
     return 0
 
@@ -627,6 +637,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         where = ", its 'test' split"
     codes = label_codes(clf.classes_, np.asarray(data.y))
     m = classification_metrics(codes, clf.predict_proba(data.X), clf.threshold_)
+    if args.json:
+        print(json.dumps(m, sort_keys=True))
+        return 0
     print(f"{args.run_dir} on {args.data}{where} ({m['n']} samples)")
     print(format_table([(f"transfer ({clf.backbone_.name})", m)],
                        ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro",

@@ -16,6 +16,7 @@ from .data.split import per_class_subsample, stratified_split
 from .estimator import FromScratchClassifier, TransferClassifier
 from .features import extract_features
 from .metrics import classification_metrics, format_table, mean_sd
+from .results import results_document
 
 
 @dataclass
@@ -32,12 +33,12 @@ class Comparison:
         return format_table(self.rows)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "protocol": self.protocol,
-            "summary": {name: m for name, m in self.rows},
-            "per_seed": self.per_seed,
-            **self.extra,
-        }
+        """The run's results document (:func:`transferkit.results.results_document`)."""
+        history = {}
+        if self.model is not None and hasattr(self.model, "finetuned_"):
+            history = {self.rows[0][0]: self.model.finetuned_.result_.history}
+        return results_document("fit", self.rows, self.protocol, self.per_seed, history,
+                                **self.extra)
 
 
 def compare(

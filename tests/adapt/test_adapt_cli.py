@@ -40,7 +40,10 @@ def test_shallow_method_prints_the_no_adaptation_row_and_writes_predictions(file
     lines = (out / "target_predictions.csv").read_text().splitlines()
     assert lines[0] == "index,label" and len(lines) == 1 + 150
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["method"] == "tca" and 0.5 < metrics["rows"]["tca"]["accuracy"] <= 1
+    assert metrics["method"] == "tca" and metrics["kind"] == "adapt-shallow"
+    tca = next(row for row in metrics["rows"] if row["name"] == "tca")
+    accuracy = tca["metrics"]["accuracy"]
+    assert 0.5 < accuracy["mean"] <= 1 and accuracy["sd"] is None
 
 
 @pytest.mark.filterwarnings("ignore::transferkit.adapt.AdaptWarning")  # dead random-init units

@@ -6,6 +6,7 @@ import pytest
 from deep_testdata import digit_domains
 
 from transferkit.cli import main
+from transferkit.results import read_results
 from transferkit.run import load_run
 
 
@@ -32,7 +33,10 @@ def test_adapt_reports_method_and_source_only_then_saves(domains, capsys):
     assert "deep-coral (epoch" in text and "source-only (epoch" in text
     assert "chosen by selector 'dev' without target labels" in text
     assert "NOT a valid estimate" in text and "oracle_accuracy" in text
-    assert (out / "metrics.json").is_file()
+    results = read_results(out)
+    assert results["kind"] == "adapt-deep" and results["selector"] == "dev"
+    assert len(results["history"]["deep-coral"]) == 2 and "selection_score" in \
+        results["history"]["source-only"][0]
     Xt = np.load(domains / "target_test.npz")["X"]
     assert load_run(out).predict(Xt).shape == (len(Xt),)
     csv = domains / "pred.csv"  # the CLI predicts on arrays like the ones it trained on

@@ -1,0 +1,86 @@
+"""One versioned results schema for every run kind (``fit``, shallow and deep ``adapt``):
+what ``metrics.json`` holds, so a report or a script can read any run.
+
+>>> doc = results_document("fit", [("transfer", {"accuracy": (0.9, 0.01)})], "protocol")
+>>> doc["rows"][0]["metrics"]["accuracy"]
+{'mean': 0.9, 'sd': 0.01}
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._io import read_json
+from .errors import TransferkitError
+
+SCHEMA = "transferkit.results"
+SCHEMA_VERSION = 1
+RUN_KINDS = ("fit", "adapt-shallow", "adapt-deep")
+
+
+def metric_value(value: Any) -> dict[str, float | None]:
+    """A metric as ``{"mean": m, "sd": s}``: from a (mean, sd) pair, or one value (sd None)."""
+    if isinstance(value, list | tuple):
+        return {"mean": float(value[0]), "sd": float(value[1])}
+    return {"mean": float(value), "sd": None}
+
+
+def results_document(kind: str, rows: Sequence[tuple[str, Mapping[str, Any]]], protocol: str,
+                     per_seed: Mapping[str, Any] | None = None,
+                     history: Mapping[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """The ``metrics.json`` of a run.
+
+    Parameters
+    ----------
+    kind
+        One of :data:`RUN_KINDS`.
+    rows
+        ``(model name, {metric: value or (mean, sd)})`` per compared model, in table order;
+        non-numeric entries (a confusion matrix) are left out of the rows.
+    protocol
+        How the data were split and what was chosen on what, in words.
+    per_seed, history
+        Each model's metrics per seed; per-epoch training records by model.
+    extra
+        Further top-level fields of the run kind (e.g. the method and its parameters).
+
+    Returns
+    -------
+    dict
+        ``{"schema", "schema_version", "kind", "protocol", "rows": [{"name", "metrics":
+        {metric: {"mean", "sd"}}}], "per_seed", "history", **extra}``.
+    """
+    if kind not in RUN_KINDS:
+        raise ValueError(f"unknown run kind {kind!r}")
+    return {
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "kind": kind, "protocol": protocol,
+        "rows": [{"name": name, "metrics": {k: metric_value(v) for k, v in metrics.items()
+                                            if _is_number(v)}} for name, metrics in rows],
+        "per_seed": dict(per_seed or {}), "history": dict(history or {}), **extra,
+    }
+
+
+def read_results(path: str | os.PathLike) -> dict[str, Any]:
+    """A run's results document (``path``: the run dir or its ``metrics.json``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.json"
+    if not path.is_file():
+        raise TransferkitError(f"{path} not found", "pass a run dir written by transferkit")
+    doc = read_json(path)
+    if doc.get("schema") != SCHEMA:
+        raise TransferkitError(f"{path} is not a transferkit results file (no schema)",
+                               "re-run the command that wrote it with this transferkit")
+    if doc.get("schema_version", 0) > SCHEMA_VERSION:
+        raise TransferkitError(f"{path} was written by a newer transferkit",
+                               "upgrade transferkit to read it")
+    return doc
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return len(value) == 2 and all(isinstance(v, int | float) for v in value)
+    return isinstance(value, int | float) and not isinstance(value, bool)
