@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -19,18 +20,47 @@ from safetensors.torch import load_file, save_file
 from .errors import TransferkitError
 
 
+def _disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) says the disk or the quota is full."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@contextlib.contextmanager
+def disk_full_is_one_line(path: Path) -> Iterator[None]:
+    """A full disk while writing ``path`` becomes one line (the caller's atomic write has
+    left what was there before untouched)."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, TransferkitError) or not _disk_full(exc):
+            raise
+        raise TransferkitError(
+            f"no space left on the device while writing {path} (nothing there was changed)",
+            "free some space, or write elsewhere (--out; the cache: TRANSFERKIT_CACHE)"
+        ) from exc
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only on success.
 
-    An interrupted write leaves the old file (or nothing) in place, never half a file.
+    An interrupted write leaves the old file (or nothing) in place, never half a file; a
+    full disk is one line (:class:`TransferkitError`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    with disk_full_is_one_line(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
     try:
-        yield Path(tmp)
+        with disk_full_is_one_line(path):
+            yield Path(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         umask = os.umask(0)
@@ -75,17 +105,21 @@ def atomic_dir(path: str | os.PathLike, only_replace_if: str | None = None) -> I
     file an existing non-empty ``path`` must contain (so a foreign folder is never
     overwritten)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if only_replace_if:
-        check_out_dir(path, only_replace_if)
-        if path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    with disk_full_is_one_line(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        recover_dir(path)
+        if only_replace_if:
+            check_out_dir(path, only_replace_if)
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.stage-{os.getpid()}-",
+                                      dir=path.parent))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(stage, 0o777 & ~umask)  # mkdtemp's 0700 would make the run private
     try:
-        yield stage
+        with disk_full_is_one_line(path):
+            yield stage
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
@@ -95,6 +129,39 @@ def atomic_dir(path: str | os.PathLike, only_replace_if: str | None = None) -> I
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def recover_dir(path: str | os.PathLike) -> None:
+    """Repair what a killed :func:`atomic_dir` left beside ``path``: when ``path`` is missing
+    and the previous folder waits under ``.<name>.old-<pid>`` (a kill between the swap's two
+    renames), put it back; remove the staging and old folders of processes that are gone
+    (those of a live process are its write in progress)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    leftovers = sorted(path.parent.glob(f".{path.name}.*"), key=lambda p: p.stat().st_mtime,
+                       reverse=True)  # the newest old folder is the one to restore
+    for leftover in leftovers:
+        kind, _, rest = leftover.name[len(path.name) + 2:].partition("-")
+        pid = rest.split("-")[0]
+        if kind not in ("old", "stage") or not leftover.is_dir() or not pid.isdigit():
+            continue
+        if int(pid) == os.getpid() or _process_alive(int(pid)):
+            continue
+        if kind == "old" and not path.exists():
+            os.replace(leftover, path)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

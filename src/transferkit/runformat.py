@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ._io import CONFIG, atomic_dir, read_json, save_tensors, write_json
+from ._io import CONFIG, atomic_dir, read_json, recover_dir, save_tensors, write_json
 from .backbones import Backbone, BackboneInfo, register_scheme
 from .backbones.checkpoint import load_backbone_file
 from .errors import TransferkitError
@@ -113,8 +113,10 @@ def read_run_config(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_run(path: str | os.PathLike) -> Any:
-    """The fitted estimator saved in the run dir ``path``, whatever its kind."""
+    """The fitted estimator saved in the run dir ``path``, whatever its kind (a run left
+    beside ``path`` by a save killed mid-swap is put back first)."""
     path = Path(path)
+    recover_dir(path)
     config = read_run_config(path) if (path / CONFIG).is_file() else {}
     loader, required = RUN_KINDS.get(config.get("kind", "transfer"))
     missing = [name for name in (CONFIG, *required) if not (path / name).is_file()]
