@@ -171,3 +171,19 @@ def test_evaluate_on_a_split_folder_scores_its_test_split_only(tmp_path, capsys,
     run_cli("evaluate", tmp_path / "run", root)
     out = capsys.readouterr().out
     assert "its 'test' split (6 samples)" in out
+
+
+def test_a_huge_text_cell_is_one_line_exit_2(tmp_path, capsys):
+    """A text cell of millions of characters would take gigabytes to tokenise (only its first
+    tokens are ever read): refused before any work, in one line."""
+    import csv
+
+    path = tmp_path / "texts.csv"
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows([["text", "label"], ["short", "a"], ["x" * 1_200_000, "b"],
+                                  ["fine", "a"], ["ok", "b"]])
+    assert main(["fit", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: texts.csv's column 'text' holds a text of 1,200,000 "
+                          "characters (row 2") and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()

@@ -567,7 +567,7 @@ def _read_inputs(path: str, args: argparse.Namespace, modality: str):
     (``.npz``/``.mat``, as for fit)."""
     from .data import load_dataset
     from .data.images import IMAGE_SUFFIXES
-    from .data.loaders import load_table
+    from .data.loaders import check_text_sizes, load_table
 
     p = Path(path)
     if not p.exists():
@@ -599,6 +599,7 @@ def _read_inputs(path: str, args: argparse.Namespace, modality: str):
                                "table with a text column") from exc
     lines = [line.rstrip("\n") for line in text.splitlines()]
     lines = [line for line in lines if line.strip()]
+    check_text_sizes(lines, p.name)
     return lines, lines
 
 

@@ -58,6 +58,21 @@ def validate_labels(ds: Dataset) -> None:
         )
 
 
+MAX_TEXT_CHARS = 1_000_000  # a backbone reads a few hundred tokens of a text at most
+
+
+def check_text_sizes(texts: list[str], where: str) -> None:
+    """One line for a text longer than :data:`MAX_TEXT_CHARS` (tokenising it would take
+    gigabytes of memory for nothing: the backbone keeps only its first tokens)."""
+    sizes = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    if len(sizes) and sizes.max() > MAX_TEXT_CHARS:
+        row = int(sizes.argmax())
+        raise TransferkitError(
+            f"{where} holds a text of {sizes[row]:,} characters (row {row + 1}; the limit is "
+            f"{MAX_TEXT_CHARS:,})", "shorten or split it: a backbone reads only its first few "
+            "hundred tokens")
+
+
 @register_loader("<dir>")
 def load_image_folder(path: Path, labelled: bool = True, **_: Any) -> Dataset:
     """``root/<class>/<image>``, or ``root/{train,val,test}/<class>/<image>`` for given splits;
@@ -144,6 +159,7 @@ def load_table(
         return Dataset(X, y, "image", name=path.stem, split=split)
     if text_column is not None:
         X = rest[text_column].fillna("").astype(str).tolist()
+        check_text_sizes(X, f"{path.name}'s column {text_column!r}")
         return Dataset(X, y, "text", name=path.stem, split=split)
     cols = feature_columns or [c for c in rest.columns if pd.api.types.is_numeric_dtype(rest[c])]
     if feature_columns is None:  # a mostly numeric column is a feature with bad cells, not text
