@@ -3,7 +3,8 @@ the loss, the activation, the validation metrics and the key that picks the best
 
 The training loop, the heads and the estimators ask the task; none of them knows which
 task it is. Built in: ``classification`` (multi-class and binary), ``multilabel`` (a set of
-labels per sample) and ``regression`` (a number per sample).
+labels per sample), ``regression`` (a number per sample) and ``multitask`` (several named
+tasks over one shared backbone).
 
 >>> task = make_task("classification").fit(np.array(["cat", "dog", "cat"]))
 >>> task.out_features, task.encode(np.array(["dog"])).tolist()
@@ -69,6 +70,10 @@ class Task:
     def options(self) -> dict[str, Any]:
         """Constructor arguments (JSON)."""
         return {}
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Parameters the task itself learns with the model (e.g. loss weights)."""
+        return []
 
     def state(self) -> dict[str, Any]:
         """What :meth:`fit` learnt (JSON), for :meth:`set_state`."""
@@ -359,3 +364,145 @@ class Regression(Task):
                 "mae": float(skm.mean_absolute_error(truth, predicted)),
                 "rmse": float(np.sqrt(skm.mean_squared_error(truth, predicted))),
                 "r2": float(skm.r2_score(truth, predicted)) if len(truth) > 1 else float("nan")}
+
+
+WEIGHTINGS = ("equal", "uncertainty")
+
+
+def parse_tasks(spec: str) -> dict[str, str]:
+    """``"digit:classification,size:regression"`` -> ``{"digit": "classification", ...}``
+    (one line for a task named twice, an unknown kind or a malformed entry)."""
+    tasks: dict[str, str] = {}
+    for entry in (part.strip() for part in spec.split(",") if part.strip()):
+        name, sep, kind = (x.strip() for x in entry.partition(":"))
+        if not sep or not name or not kind:
+            raise TransferkitError(f"--tasks entry {entry!r} is not NAME:KIND",
+                                   "write e.g. --tasks digit:classification,size:regression")
+        if name in tasks:
+            raise TransferkitError(f"task {name!r} is named twice in --tasks",
+                                   "name each task once (one label column per task)")
+        if kind == "multitask" or kind not in TASKS:
+            known = ", ".join(k for k in TASKS if k != "multitask")
+            raise TransferkitError(f"unknown task kind '{kind}' for task {name!r}",
+                                   f"use one of: {known}")
+        tasks[name] = kind
+    if not tasks:
+        raise TransferkitError("--tasks names no task",
+                               "write e.g. --tasks digit:classification,size:regression")
+    return tasks
+
+
+@TASKS.register("multitask")
+class MultiTask(Task):
+    """Several named tasks over one shared backbone: the output holds each task's columns
+    side by side (one linear head per task, as blocks of one layer) and the loss weighs the
+    tasks' losses.
+
+    ``tasks``: ``{name: kind or Task}``; ``weighting``: ``"equal"`` (the sum of the losses)
+    or ``"uncertainty"`` (Kendall, Gal & Cipolla 2018: ``sum_i exp(-s_i) L_i + s_i`` with a
+    learnt ``s_i = log sigma_i^2`` per task; :meth:`task_weights` gives ``exp(-s_i)``).
+    Targets: ``{name: targets}`` with one entry per task. The best epoch minimises the sum
+    of the tasks' validation losses (regression losses on standardised targets)."""
+
+    selection_rule = "the sum of the tasks' validation losses"
+
+    def __init__(self, tasks: dict[str, Any], weighting: str = "equal"):
+        if not tasks:
+            raise TransferkitError("a multi-task model needs at least one task",
+                                   "name them, e.g. digit:classification,parity:classification")
+        if weighting not in WEIGHTINGS:
+            raise TransferkitError(f"unknown loss weighting '{weighting}'",
+                                   f"use one of: {', '.join(WEIGHTINGS)}")
+        self.tasks = {name: make_task(kind) for name, kind in tasks.items()}
+        self.weighting = weighting
+        self.log_vars = torch.nn.Parameter(torch.zeros(len(self.tasks)),
+                                           requires_grad=weighting == "uncertainty")
+
+    def fit(self, y: Any) -> MultiTask:
+        missing = [name for name in self.tasks if name not in y]
+        if missing:
+            raise TransferkitError(f"no targets for task(s) {', '.join(missing)}",
+                                   "give one label column per task")
+        for name, task in self.tasks.items():
+            task.fit(y[name])
+        return self
+
+    def _slices(self) -> list[tuple[slice, slice]]:
+        """Per task: (its output columns, its target columns)."""
+        out, target, slices = 0, 0, []
+        for task in self.tasks.values():
+            width = 1 if isinstance(task, Classification) else task.out_features
+            slices.append((slice(out, out + task.out_features), slice(target, target + width)))
+            out, target = out + task.out_features, target + width
+        return slices
+
+    @property
+    def out_features(self) -> int:
+        return sum(task.out_features for task in self.tasks.values())
+
+    def encode(self, y: Any, what: str = "the labels") -> np.ndarray:
+        parts = [np.asarray(task.encode(y[name], f"{what} of task {name!r}"),
+                            dtype=np.float32).reshape(len(y[name]), -1)
+                 for name, task in self.tasks.items()]
+        return np.concatenate(parts, axis=1)
+
+    def task_losses(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Each task's loss ``(T,)`` of a batch."""
+        losses = []
+        for task, (out, target) in zip(self.tasks.values(), self._slices(), strict=True):
+            t = targets[:, target]
+            t = t[:, 0].long() if isinstance(task, Classification) else t
+            losses.append(task.loss(outputs[:, out], t))
+        return torch.stack(losses)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        losses = self.task_losses(outputs, targets)
+        if self.weighting == "uncertainty":
+            s = self.log_vars.to(losses.device)
+            return (torch.exp(-s) * losses + s).sum()
+        return losses.sum()
+
+    def task_weights(self) -> dict[str, float]:
+        """The weight of each task's loss: 1 (equal), or the learnt ``exp(-s_i)``."""
+        return {name: float(torch.exp(-v)) for name, v in
+                zip(self.tasks, self.log_vars.detach(), strict=True)}
+
+    def activate(self, outputs: torch.Tensor) -> torch.Tensor:
+        return torch.cat([task.activate(outputs[:, out]) for task, (out, _) in
+                          zip(self.tasks.values(), self._slices(), strict=True)], dim=1)
+
+    def split(self, predictions: np.ndarray) -> dict[str, np.ndarray]:
+        """Activated outputs ``(N, out_features)`` -> ``{task: its predictions}``."""
+        return {name: predictions[:, out] for name, (out, _) in
+                zip(self.tasks, self._slices(), strict=True)}
+
+    def validation(self, targets: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+        record: dict[str, float] = {}
+        for (name, task), (out, target) in zip(self.tasks.items(), self._slices(),
+                                               strict=True):
+            t = targets[:, target]
+            t = t[:, 0].astype(int) if isinstance(task, Classification) else t
+            for key, value in task.validation(t, predictions[:, out]).items():
+                record[f"{name}/{key}"] = value
+        record["val_loss"] = float(sum(record[f"{name}/val_loss"] for name in self.tasks))
+        return record
+
+    def selection_key(self, record: dict[str, float]) -> tuple[float, ...]:
+        return (-record["val_loss"],)
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [self.log_vars] if self.weighting == "uncertainty" else []
+
+    def options(self) -> dict[str, Any]:
+        return {"tasks": {name: task.name for name, task in self.tasks.items()},
+                "weighting": self.weighting}
+
+    def state(self) -> dict[str, Any]:
+        return {"tasks": {name: task.to_dict() for name, task in self.tasks.items()},
+                "log_vars": self.log_vars.detach().tolist()}
+
+    def set_state(self, state: dict[str, Any]) -> MultiTask:
+        self.tasks = {name: task_from_dict(d) for name, d in state["tasks"].items()}
+        with torch.no_grad():
+            self.log_vars.copy_(torch.tensor(state["log_vars"]))
+        return self

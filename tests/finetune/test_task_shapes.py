@@ -122,3 +122,46 @@ def test_bad_targets_are_one_line(make, message):
 def test_label_cells_split_on_the_named_separator():
     assert split_label_cells(["b|a", "c", "", None]) == [("a", "b"), ("c",), (), ()]
     assert split_label_cells(["a,b", "c"], sep=",") == [("a", "b"), ("c",)]
+
+
+@pytest.mark.parametrize("weighting", ["equal", "uncertainty"])
+def test_multitask_shares_one_backbone_and_learns_every_head(weighting):
+    from transferkit.tasks import MultiTask, task_from_dict
+
+    X, Y = _squares(200)
+    targets = {"tl": Y[:, 0], "br": Y[:, 1],
+               "bright": X.reshape(len(X), -1).mean(axis=1) / 10.0}
+    task = MultiTask({"tl": "classification", "br": "classification",
+                      "bright": "regression"}, weighting=weighting).fit(targets)
+    assert task.out_features == 2 + 2 + 1
+    T = task.encode(targets)
+    cfg = TrainConfig(epochs=12, batch_size=16, lr=3e-3, head_lr=3e-2, augment=False)
+    trainer = Trainer(FineTuneModel(TinyCNN(), task.out_features), "finetune", cfg,
+                      objective=Supervised(task))
+    result = trainer.fit(X[:150], T[:150], X[150:], T[150:])
+    best = result.history[result.best_epoch]
+    assert best["tl/val_accuracy"] > 0.75 and best["br/val_accuracy"] > 0.75  # chance 0.5
+    assert best["bright/val_rmse"] < 0.6 * np.std(targets["bright"][150:])
+    assert result.best_epoch == int(np.argmin([h["val_loss"] for h in result.history]))
+    weights = task.task_weights()
+    if weighting == "uncertainty":  # learnt, and saved with the task
+        assert len(set(weights.values())) == 3 and all(w != 1.0 for w in weights.values())
+    else:
+        assert weights == {"tl": 1.0, "br": 1.0, "bright": 1.0}
+    again = task_from_dict(task.to_dict())
+    assert again.task_weights() == pytest.approx(weights)
+    assert again.out_features == 5 and again.tasks["bright"].mean_ == task.tasks["bright"].mean_
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("digit:classification,digit:regression", "task 'digit' is named twice"),
+    ("digit:ranking", "unknown task kind 'ranking' for task 'digit'"),
+    ("digit", "is not NAME:KIND"),
+])
+def test_bad_task_lists_are_one_line(spec, message):
+    from transferkit.tasks import parse_tasks
+
+    with pytest.raises(TransferkitError, match=message):
+        parse_tasks(spec)
+    assert parse_tasks("a:classification, b:regression") == {"a": "classification",
+                                                              "b": "regression"}

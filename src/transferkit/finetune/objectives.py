@@ -39,9 +39,9 @@ class Objective:
         """Called once the trainer's model, optimizer and loaders exist."""
 
     def parameters(self) -> list[torch.nn.Parameter]:
-        """Parameters of the objective's own (discriminators, loss weights) that train with
-        the model, at the head's learning rate."""
-        return []
+        """Parameters of the objective's own (discriminators) and of its task (loss
+        weights) that train with the model, at the head's learning rate."""
+        return self.task.parameters()
 
     def train(self) -> None:
         """Put the objective's own modules in train mode (each epoch)."""
@@ -88,7 +88,8 @@ class DomainObjective(Objective):
         self._iter = iter(self._loader)
 
     def parameters(self):
-        return [] if self.domain_loss is None else list(self.domain_loss.parameters())
+        own = [] if self.domain_loss is None else list(self.domain_loss.parameters())
+        return own + self.task.parameters()
 
     def train(self):
         if self.domain_loss is not None:
