@@ -406,14 +406,15 @@ class MultiTask(Task):
 
     selection_rule = "the sum of the tasks' validation losses"
 
-    def __init__(self, tasks: dict[str, Any], weighting: str = "equal"):
+    def __init__(self, tasks: dict[str, Any] | list[tuple[str, Any]], weighting: str = "equal"):
         if not tasks:
             raise TransferkitError("a multi-task model needs at least one task",
                                    "name them, e.g. digit:classification,parity:classification")
         if weighting not in WEIGHTINGS:
             raise TransferkitError(f"unknown loss weighting '{weighting}'",
                                    f"use one of: {', '.join(WEIGHTINGS)}")
-        self.tasks = {name: make_task(kind) for name, kind in tasks.items()}
+        pairs = list(tasks.items()) if isinstance(tasks, dict) else [tuple(p) for p in tasks]
+        self.tasks = {name: make_task(kind) for name, kind in pairs}  # order: output columns
         self.weighting = weighting
         self.log_vars = torch.nn.Parameter(torch.zeros(len(self.tasks)),
                                            requires_grad=weighting == "uncertainty")
@@ -423,6 +424,10 @@ class MultiTask(Task):
         if missing:
             raise TransferkitError(f"no targets for task(s) {', '.join(missing)}",
                                    "give one label column per task")
+        lengths = {name: len(y[name]) for name in self.tasks}
+        if len(set(lengths.values())) > 1:
+            raise TransferkitError(f"the tasks' targets differ in length ({lengths})",
+                                   "give one target per sample for every task")
         for name, task in self.tasks.items():
             task.fit(y[name])
         return self
@@ -494,15 +499,16 @@ class MultiTask(Task):
         return [self.log_vars] if self.weighting == "uncertainty" else []
 
     def options(self) -> dict[str, Any]:
-        return {"tasks": {name: task.name for name, task in self.tasks.items()},
+        # lists, not objects: JSON files sort object keys, and the order is the layout
+        return {"tasks": [[name, task.name] for name, task in self.tasks.items()],
                 "weighting": self.weighting}
 
     def state(self) -> dict[str, Any]:
-        return {"tasks": {name: task.to_dict() for name, task in self.tasks.items()},
+        return {"tasks": [[name, task.to_dict()] for name, task in self.tasks.items()],
                 "log_vars": self.log_vars.detach().tolist()}
 
     def set_state(self, state: dict[str, Any]) -> MultiTask:
-        self.tasks = {name: task_from_dict(d) for name, d in state["tasks"].items()}
+        self.tasks = {name: task_from_dict(d) for name, d in state["tasks"]}
         with torch.no_grad():
             self.log_vars.copy_(torch.tensor(state["log_vars"]))
         return self

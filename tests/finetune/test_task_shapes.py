@@ -165,3 +165,25 @@ def test_bad_task_lists_are_one_line(spec, message):
         parse_tasks(spec)
     assert parse_tasks("a:classification, b:regression") == {"a": "classification",
                                                               "b": "regression"}
+
+
+def test_a_multitask_model_saves_its_learnt_weights_and_reloads(tmp_path):
+    X, Y = _squares(160)
+    targets = {"tl": np.where(Y[:, 0] == 1, "yes", "no"),
+               "bright": X.reshape(len(X), -1).mean(axis=1) / 10.0}
+    clf = FineTuneClassifier(backbone="tiny_cnn_test", task="multitask",
+                             task_params={"tasks": {"tl": "classification",
+                                                    "bright": "regression"},
+                                          "weighting": "uncertainty"},
+                             epochs=4, batch_size=16, lr=3e-3, head_lr=3e-2, augment=False)
+    clf.fit(X[:120], {k: v[:120] for k, v in targets.items()})
+    predicted = clf.predict(X[120:])
+    assert set(predicted) == {"tl", "bright"} and set(predicted["tl"]) <= {"yes", "no"}
+    assert predicted["bright"].shape == (40,)
+    weights = clf.task_.task_weights()
+    assert all(w != 1.0 for w in weights.values())  # learnt
+    clf.save(tmp_path / "run")
+    again = load_run(tmp_path / "run")
+    assert again.task_.task_weights() == pytest.approx(weights)
+    assert np.allclose(again.predict_proba(X[120:]), clf.predict_proba(X[120:]))
+    assert (again.predict(X[120:])["tl"] == predicted["tl"]).all()

@@ -22,7 +22,7 @@ from ..errors import TransferkitError
 from ..metrics import choose_threshold
 from ..runformat import load_run, register_run_kind
 from ..settings import estimator_init, settings_of
-from ..tasks import Classification, MultiLabel, Regression, make_task
+from ..tasks import Classification, MultiLabel, MultiTask, Regression, make_task
 from .callbacks import Callback
 from .loop import TrainConfig, Trainer, predict_outputs
 from .model import FineTuneModel, unwrap
@@ -137,8 +137,12 @@ class FineTuneClassifier(HeadClassifier):
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels ``(N,)``; for multi-label a 0/1 array ``(N, L)`` in ``classes_`` order
-        (per-label validation thresholds, else 0.5); for regression the values ``(N,)``."""
+        (per-label validation thresholds, else 0.5); for regression the values ``(N,)``; for
+        multi-task ``{task: its predictions}`` (classes by argmax, values, 0.5 thresholds)."""
         task = getattr(self, "task_", None)
+        if isinstance(task, MultiTask):
+            return {name: _decide(part_task, part) for (name, part), part_task in zip(
+                task.split(self.predict_proba(X)).items(), task.tasks.values(), strict=True)}
         if isinstance(task, MultiLabel):
             thresholds = 0.5 if self.threshold_ is None else np.asarray(self.threshold_)
             return (self.predict_proba(X) >= thresholds).astype(int)
@@ -198,6 +202,15 @@ class FineTuneRegressor(RegressorMixin, FineTuneClassifier):
 
     __init__ = estimator_init({**FINETUNE_PARAMETERS, "threshold_metric": None,
                                "task": "regression"})
+
+
+def _decide(task: Any, predictions: np.ndarray) -> np.ndarray:
+    """One task's predictions of a multi-task model as labels or values."""
+    if isinstance(task, Regression):
+        return predictions[:, 0]
+    if isinstance(task, MultiLabel):
+        return (predictions >= 0.5).astype(int)
+    return task.classes_[predictions.argmax(axis=1)]
 
 
 @register_run_kind("finetune")
