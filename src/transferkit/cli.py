@@ -128,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2 [0]")
     fit.add_argument("--labels-per-class", type=int, help="use at most N labels per class")
     fit.add_argument("--no-baseline", action="store_true", help="skip the from-scratch run")
+    fit.add_argument("--task", default="classification",
+                     help="classification | multilabel (a label column of several labels per "
+                     "row, see --label-sep) | regression (a numeric label column) "
+                     "[classification]")
+    fit.add_argument("--label-sep", default="|",
+                     help="multilabel: the separator between a row's labels [|]")
     fit.add_argument("--threshold-metric", default="f1",
                      help="binary: metric the threshold maximises on validation [f1]")
     fit.add_argument("--batch-size", type=int)
@@ -201,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = command("evaluate", help="metrics of a run dir on labelled data")
     ev.add_argument("run_dir")
     ev.add_argument("data")
+    ev.add_argument("--label-sep", default="|",
+                    help="multilabel runs: the separator between a row's labels [|]")
     ev.add_argument("--json", action="store_true",
                     help="print the metrics as one JSON object {metric: value} (for scripts)")
     _data_options(ev)
@@ -233,7 +241,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     check_out_dir(args.out, CONFIG)  # before the work, so none is lost
     out = Path(args.out)
     ckpt = out.with_name(out.name + ".ckpt")
-    if strategy != "linear-probe" and ckpt.exists() and not _is_checkpoint_dir(ckpt):
+    if ((strategy != "linear-probe" or args.task != "classification") and ckpt.exists()
+            and not _is_checkpoint_dir(ckpt)):
         raise TransferkitError(f"{ckpt} exists and does not hold transferkit checkpoints",
                                "move it away or choose another --out (nothing was touched)")
     try:
@@ -250,15 +259,21 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise TransferkitError(f"--val-size must be in [0, 1) with --test-size + --val-size "
                                f"< 1, got {args.val_size}", "use e.g. --val-size 0.2")
     check_fit_args(None, None, args.threshold_metric or None)
+    _check_task(args)
     data = _load(args.data, args)
-    test = align_to(data, _load(args.test, args)) if args.test else None
+    labels = args.task == "classification"  # other targets are not classes to align
+    test = align_to(data, _load(args.test, args), labels=labels) if args.test else None
     backbone = _default_backbone(args, data)
     tuning = {}
-    if strategy != "linear-probe":  # end-to-end: transferkit.finetune, checkpoints beside out
+    if strategy != "linear-probe" or not labels:  # through the loop: checkpoints beside out
         tuning = {"strategy": strategy, "strategy_params": strategy_params,
                   "epochs": args.epochs, "lr": args.lr,
                   "finetune_params": {"checkpoint_dir": str(ckpt), "resume": args.resume,
-                                      "verbose": not args.quiet}}
+                                      "verbose": not args.quiet,
+                                      **({"batch_size": args.batch_size}
+                                         if args.batch_size and not labels else {})}}
+    if not labels:
+        tuning |= {"task": args.task, "label_sep": args.label_sep}
     comparison = compare(
         data,
         backbone=backbone,
@@ -275,8 +290,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
         cache=not args.no_cache and not tuning,
         **tuning,
     )
-    print(f"data: {args.data} ({len(data)} samples, {data.modality}, "
-          f"{len(np.unique(data.y))} classes)")
+    what = (f"{len(np.unique(data.y))} classes" if labels else
+            f"{args.task}, {len(comparison.model.classes_)} labels" if args.task == "multilabel"
+            else "regression")
+    print(f"data: {args.data} ({len(data)} samples, {data.modality}, {what})")
     print(f"protocol: {comparison.protocol}")
     print(comparison.table())
     comparison.model.save(out, metrics=comparison.to_json())
@@ -284,6 +301,22 @@ def cmd_fit(args: argparse.Namespace) -> int:
         shutil.rmtree(ckpt, ignore_errors=True)
     print(f"saved run to {out}")
     return 0
+
+
+def _check_task(args: argparse.Namespace) -> None:
+    """``--task`` and the options that go with it, before any data is read."""
+    from .tasks import TASKS
+
+    kinds = [k for k in TASKS if k != "multitask"]
+    if args.task not in kinds:
+        raise TransferkitError(f"unknown task kind '{args.task}'", f"use one of: "
+                               f"{', '.join(kinds)}")
+    if args.task != "classification" and args.labels_per_class:
+        raise TransferkitError(f"--labels-per-class draws labels per class; a {args.task} "
+                               "task has none", "drop --labels-per-class")
+    if args.task != "classification" and args.strategy == "auto":
+        raise TransferkitError(f"strategy 'auto' probes class labels; the task is {args.task}",
+                               "name a strategy, e.g. --strategy finetune")
 
 
 def _is_checkpoint_dir(path: Path) -> bool:
@@ -613,7 +646,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     X, ids = _read_inputs(args.inputs, args, clf.backbone_.modality)
     proba = clf.predict_proba(X)
     labels = clf.predict(X)
-    header = ["input", "label", *[f"p_{c}" for c in clf.classes_]]
+    kind = getattr(getattr(clf, "task_", None), "name", "classification")
+    if kind == "regression":  # one value per input
+        header, labels, proba = ["input", "value"], [f"{v:.6g}" for v in labels], proba[:, :0]
+    elif kind == "multilabel":  # the label set (joined by --label-sep) and p per label
+        sep = clf.get_params().get("label_sep", "|")
+        labels = [sep.join(map(str, clf.classes_[row == 1])) for row in labels]
+    if kind == "multitask":
+        raise TransferkitError("predict writes one task's predictions; this run has several",
+                               "use the Python API: load_run(run).predict(X) -> {task: ...}")
+    if kind != "regression":
+        header = ["input", "labels" if kind == "multilabel" else "label",
+                  *[f"p_{c}" for c in clf.classes_]]
     rows = [[i, lab, *(f"{p:.6f}" for p in ps)] for i, lab, ps in zip(ids, labels, proba,
                                                                        strict=True)]
     if args.output:
@@ -625,8 +669,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _task_metrics(clf: Any, data: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The test metrics of a multi-label or regression run on labelled ``data``."""
+    from .tasks import MultiLabel, Regression, split_label_cells
+
+    predictions = clf.predict_proba(data.X)
+    if isinstance(clf.task_, MultiLabel):
+        truth = clf.task_.encode(split_label_cells(data.y, args.label_sep), f"{data.name}'s labels")
+        thresholds = 0.5 if clf.threshold_ is None else np.asarray(clf.threshold_)
+        return clf.task_.metrics(truth, predictions, thresholds)
+    return Regression.metrics(Regression.encode_values(data.y, f"{data.name}'s labels"),
+                              predictions[:, 0])
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .base import label_codes
+    from .experiment import TASK_METRICS
     from .metrics import classification_metrics, format_table
     from .runformat import load_run
 
@@ -636,6 +694,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if data.split is not None and (data.split == "test").any():  # root/{train,val,test}/...
         data = data.subset(np.flatnonzero(data.split == "test"))
         where = ", its 'test' split"
+    kind = getattr(getattr(clf, "task_", None), "name", "classification")
+    if kind in TASK_METRICS:  # multilabel, regression
+        m = _task_metrics(clf, data, args)
+        if args.json:
+            print(json.dumps(m, sort_keys=True))
+            return 0
+        print(f"{args.run_dir} on {args.data}{where} ({m['n']} samples)")
+        print(format_table([(f"transfer ({clf.backbone_.name})", m)], TASK_METRICS[kind]))
+        return 0
     codes = label_codes(clf.classes_, np.asarray(data.y))
     m = classification_metrics(codes, clf.predict_proba(data.X), clf.threshold_)
     if args.json:

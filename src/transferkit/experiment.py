@@ -15,7 +15,7 @@ from .data.dataset import Dataset, take
 from .data.split import per_class_subsample, stratified_split
 from .estimator import FromScratchClassifier, TransferClassifier
 from .features import extract_features
-from .metrics import classification_metrics, format_table, mean_sd
+from .metrics import SHOWN, classification_metrics, format_table, mean_sd
 from .results import results_document
 
 
@@ -28,15 +28,15 @@ class Comparison:
     protocol: str
     model: Any = None  # the transfer model of the first seed
     extra: dict[str, Any] = field(default_factory=dict)
+    columns: tuple[str, ...] = SHOWN  # the metrics the table shows
 
     def table(self) -> str:
-        return format_table(self.rows)
+        return format_table(self.rows, self.columns)
 
     def to_json(self) -> dict[str, Any]:
         """The run's results document (:func:`transferkit.results.results_document`)."""
-        history = {}
-        if self.model is not None and hasattr(self.model, "finetuned_"):
-            history = {self.rows[0][0]: self.model.finetuned_.result_.history}
+        fitted = getattr(self.model, "finetuned_", self.model)
+        history = {self.rows[0][0]: fitted.result_.history} if hasattr(fitted, "result_") else {}
         return results_document("fit", self.rows, self.protocol, self.per_seed, history,
                                 **self.extra)
 
@@ -51,10 +51,17 @@ def compare(
     labels_per_class: int | None = None,
     baseline: bool = True,
     test_data: Dataset | None = None,
+    task: str = "classification",
+    task_params: dict[str, Any] | None = None,
     **clf_params: Any,
 ) -> Comparison:
     """Train the transfer model and (optionally) the from-scratch baseline on identical
-    splits for each seed; score both on the same test split."""
+    splits for each seed; score both on the same test split. ``task``: ``classification``
+    (the frozen cached-feature path, or a fine-tuning ``strategy``), ``multilabel`` or
+    ``regression`` (:func:`compare_task`)."""
+    if task != "classification":
+        return compare_task(data, task, task_params, backbone, seeds, test_size, val_size,
+                            baseline, test_data, **clf_params)
     y = np.asarray(data.y)
     frozen = clf_params.get("strategy", "linear-probe") == "linear-probe"
     if frozen and clf_params.get("cache", True):  # one extraction pass, then cache hits
@@ -146,3 +153,96 @@ def _scratch_params(clf_params: dict[str, Any]) -> dict[str, Any]:
         tuning["checkpoint_dir"] = str(Path(tuning["checkpoint_dir"]) / BASELINE_CHECKPOINTS)
     return {**clf_params, "strategy": "finetune", "strategy_params": None, "lr": SCRATCH_LR,
             "finetune_params": tuning}
+
+
+#: the test metrics of each non-classification task, in table order
+TASK_METRICS = {"multilabel": ("f1_micro", "f1_macro", "map", "subset_accuracy",
+                               "hamming_loss"),
+                "regression": ("mae", "rmse", "r2")}
+
+
+def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
+                 backbone: str, seeds: tuple[int, ...], test_size: float, val_size: float,
+                 baseline: bool, test_data: Dataset | None = None,
+                 strategy: str = "linear-probe", strategy_params: dict | None = None,
+                 epochs: int = 3, lr: float | None = None,
+                 finetune_params: dict[str, Any] | None = None, label_sep: str = "|",
+                 **ignored: Any) -> Comparison:
+    """:func:`compare` for a multi-label or regression task: the transfer model trains
+    through the loop (``linear-probe``: the head only, on the frozen backbone; any other
+    strategy fine-tunes), the baseline is the same architecture from a random
+    initialisation (every weight trains); both on identical seeded splits, scored on the
+    test split only.
+
+    Returns
+    -------
+    Comparison
+        Rows of the task's metrics (:data:`TASK_METRICS`), mean ± sd over ``seeds``."""
+    from .finetune import FineTuneClassifier, FineTuneRegressor
+    from .tasks import Regression, make_task, split_label_cells
+
+    def targets(part: Dataset) -> Any:
+        if task == "multilabel":
+            return split_label_cells(part.y, label_sep)
+        return Regression.encode_values(part.y, f"{part.name}'s labels")
+
+    y, y_test_given = targets(data), None if test_data is None else targets(test_data)
+    make_task(task, **(task_params or {})).fit(y)  # bad targets: one line before any work
+    strata = (np.array(["|".join(t) for t in y]) if task == "multilabel"
+              else np.zeros(len(y)))  # regression: a random split
+    estimator = FineTuneRegressor if task == "regression" else FineTuneClassifier
+    tuning = dict(finetune_params or {})
+    per_seed: dict[str, list[dict[str, Any]]] = {"transfer": [], "from-scratch": []}
+    model, protocol = None, ""
+    for seed in seeds:
+        split = stratified_split(strata, 0.0 if test_data is not None else test_size,
+                                 val_size, seed, given=None if test_data else data.split)
+        protocol = split.protocol if test_data is None else (
+            f"test = the given test set ({len(y_test_given)} samples); validation = "
+            f"{val_size:.0%} of the training data (seeded)")
+        if task == "regression":
+            protocol = protocol.replace("stratified", "random")
+        X_test = test_data.X if test_data is not None else take(data.X, split.test)
+        y_test = y_test_given if test_data is not None else _pick(y, split.test)
+        common = {"backbone": backbone, "task": task, "task_params": task_params,
+                  "epochs": epochs, "validation_fraction": val_size, "random_state": seed,
+                  **({"threshold_metric": None} if task == "multilabel" else {}), **tuning}
+        models = {"transfer": estimator(strategy=strategy, strategy_params=strategy_params,
+                                        lr=lr, **common)}
+        if baseline:
+            scratch = {**common, "init": "random"}
+            if scratch.get("checkpoint_dir"):
+                scratch["checkpoint_dir"] = str(Path(scratch["checkpoint_dir"])
+                                                / BASELINE_CHECKPOINTS)
+            models["from-scratch"] = estimator(strategy="finetune", lr=SCRATCH_LR, **scratch)
+        val = (take(data.X, split.val), _pick(y, split.val)) if len(split.val) else (None,
+                                                                                     None)
+        for name, est in models.items():
+            est.fit(take(data.X, split.train), _pick(y, split.train), *val)
+            predictions = est.predict_proba(X_test)
+            if task == "multilabel":
+                thresholds = 0.5 if est.threshold_ is None else np.asarray(est.threshold_)
+                metrics = est.task_.metrics(est.task_.encode(y_test, "the test labels"),
+                                            predictions, thresholds)
+            else:
+                metrics = Regression.metrics(np.asarray(y_test), predictions[:, 0])
+            per_seed[name].append(metrics)
+        model = model or models["transfer"]
+    if task == "multilabel":
+        protocol += f"; per-label thresholds: {model.task_.threshold_rule}"
+    protocol += (f"; the epoch chosen on validation only ({model.task_.selection_rule}); "
+                 f"seeds {list(seeds)}; scores on the test split only")
+    keys = TASK_METRICS[task]
+    how = "head only, frozen backbone" if strategy == "linear-probe" else f"{strategy}"
+    rows = [(f"transfer ({backbone}, {how})", mean_sd(per_seed["transfer"], keys))]
+    if baseline:
+        rows.append((f"from scratch (same architecture, random init, finetune lr "
+                     f"{SCRATCH_LR:g})", mean_sd(per_seed["from-scratch"], keys)))
+    else:
+        per_seed.pop("from-scratch")
+    return Comparison(rows, per_seed, protocol, model, extra={"task": task}, columns=keys)
+
+
+def _pick(y: Any, idx: np.ndarray) -> Any:
+    """``y[idx]`` for arrays and lists (label sets) alike."""
+    return y[idx] if isinstance(y, np.ndarray) else [y[i] for i in idx]

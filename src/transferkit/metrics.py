@@ -66,15 +66,21 @@ def format_table(rows: Sequence[tuple[str, dict[str, Any]]], keys: Sequence[str]
     (mean, sd) pairs."""
     keys = [k for k in keys if any(k in m for _, m in rows)]
     header = ["model", *keys]
-    body = [[name, *(_fmt(m.get(k)) for k in keys)] for name, m in rows]
+    body = [[name, *(_fmt(m.get(k), k) for k in keys)] for name, m in rows]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
 
 
-def _fmt(v: Any) -> str:
+#: metrics in the targets' own units (or R²), printed as they are, not as percentages
+UNSCALED = ("mae", "rmse", "r2")
+
+
+def _fmt(v: Any, key: str = "") -> str:
     if v is None:
         return "-"
+    if key in UNSCALED:
+        return (f"{v[0]:.4g} ± {v[1]:.2g}" if isinstance(v, list | tuple) else f"{v:.4g}")
     if isinstance(v, list | tuple):
         return f"{100 * v[0]:.2f} ± {100 * v[1]:.2f}"
     return f"{100 * v:.2f}"
