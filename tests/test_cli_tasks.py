@@ -5,22 +5,16 @@ import json
 
 import numpy as np
 import pytest
+from tiny_models import make_squares
 
 from transferkit.cli import main
 
-
-def _squares(n=120, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.integers(0, 60, (n, 16, 16, 3)).astype(np.uint8)
-    Y = rng.integers(0, 2, (n, 2))
-    X[Y[:, 0] == 1, :6, :6] = 250
-    X[Y[:, 1] == 1, 10:, 10:] = 250
-    return X, Y
+_squares = make_squares
 
 
 @pytest.fixture
 def multilabel_npz(tmp_path):
-    X, Y = _squares()
+    X, Y = _squares(120)
     cells = ["|".join(n for n, on in zip(("tl", "br"), row, strict=True) if on) for row in Y]
     np.savez(tmp_path / "ml.npz", X=X, y=np.asarray(cells, dtype=str))
     return tmp_path / "ml.npz"
@@ -28,7 +22,7 @@ def multilabel_npz(tmp_path):
 
 @pytest.fixture
 def regression_npz(tmp_path):
-    X, _ = _squares()
+    X, _ = _squares(120)
     np.savez(tmp_path / "reg.npz", X=X, y=X.reshape(len(X), -1).mean(axis=1) / 10)
     return tmp_path / "reg.npz"
 

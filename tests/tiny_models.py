@@ -38,3 +38,17 @@ def make_tiny_vit(folder: Path) -> Path:
     torch.manual_seed(0)
     ViTModel(cfg).save_pretrained(folder)
     return folder
+
+
+def make_squares(n: int = 160, seed: int = 0):
+    """16x16 RGB images ``(n, 16, 16, 3)`` with a bright patch top-left and/or bottom-right,
+    independently, and the 0/1 indicators of the two patches ``(n, 2)``: a tiny, learnable
+    multi-label (or regression: the mean brightness) problem."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 60, (n, 16, 16, 3)).astype(np.uint8)
+    Y = rng.integers(0, 2, (n, 2))
+    X[Y[:, 0] == 1, :6, :6] = 250
+    X[Y[:, 1] == 1, 10:, 10:] = 250
+    return X, Y

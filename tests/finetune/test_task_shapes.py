@@ -5,6 +5,7 @@ validation, saves and reloads the task with the model."""
 import numpy as np
 import pytest
 import torch
+from tiny_models import make_squares
 
 from transferkit.errors import TransferkitError
 from transferkit.finetune import (
@@ -20,16 +21,7 @@ from transferkit.tasks import MultiLabel, Regression, make_task, split_label_cel
 
 from .conftest import TinyCNN
 
-
-def _squares(n=160, seed=0):
-    """16x16 images with a bright patch top-left ('tl') and/or bottom-right ('br'),
-    independently; the brightness of the whole image is a number to regress."""
-    rng = np.random.default_rng(seed)
-    X = rng.integers(0, 60, (n, 16, 16, 3)).astype(np.uint8)
-    Y = rng.integers(0, 2, (n, 2))
-    X[Y[:, 0] == 1, :6, :6] = 250
-    X[Y[:, 1] == 1, 10:, 10:] = 250
-    return X, Y
+_squares = make_squares
 
 
 def test_multilabel_trains_through_the_loop():
