@@ -13,7 +13,7 @@ from torch import nn
 from transferkit.adapt import AdaptWarning
 from transferkit.backbones import load_backbone
 from transferkit.backbones.checkpoint import load_backbone_file, save_backbone
-from transferkit.backbones.tabular import ColumnSchema, TabularMLP
+from transferkit.backbones.tabular import ColumnSchema, FastDropout, TabularMLP
 from transferkit.errors import TransferkitError
 from transferkit.heads.base import single_thread
 
@@ -187,6 +187,20 @@ def test_backbone_contract(frame, schema):
         assert bb.embeddings[0].weight[0].abs().sum() == 0
     with pytest.raises(TransferkitError, match="hidden must be a positive integer"):
         TabularMLP(schema, hidden=(16, 0))
+
+
+def test_fast_dropout_behaves_as_dropout():
+    drop = FastDropout(0.1)
+    x = torch.ones(512, 256)
+    torch.manual_seed(0)
+    y = drop.train()(x)
+    kept = (y != 0).float().mean().item()
+    assert abs(kept - 0.9) < 0.005 and torch.allclose(y[y != 0], torch.tensor(1 / 0.9))
+    torch.manual_seed(0)
+    assert torch.equal(drop(x), y)  # seeded by the global RNG, like nn.Dropout
+    assert drop.eval()(x) is x and FastDropout(0.0).train()(x) is x
+    assert drop.train()(x.bfloat16()).dtype == torch.bfloat16
+    assert isinstance(drop, nn.Dropout)
 
 
 def test_seeded_init_is_deterministic(schema):

@@ -433,6 +433,22 @@ class _DenseCodes:
         return np.where(missing, self.missing_code, codes)
 
 
+class FastDropout(nn.Dropout):
+    """Inverted dropout (as :class:`torch.nn.Dropout`) whose mask comes from 16 random bits
+    per unit, so ``p`` is rounded to a multiple of 1/65536: a quarter of the generator calls
+    of ``nn.Dropout``'s per-unit draws, which dominate a small MLP's step on the CPU."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        n = x.numel()
+        words = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64,
+                              device=x.device)
+        bits = words.view(torch.int16)[:n].view(x.shape)  # uniform on [-32768, 32767]
+        keep = bits >= round(self.p * 65536) - 32768  # P(keep) = 1 - p
+        return x * keep.to(x.dtype).mul_(1 / (1 - self.p))
+
+
 class TabularMLP(Backbone):
     """An MLP over a :class:`ColumnSchema`: table rows -> ``(N, hidden[-1])`` features.
 
@@ -476,7 +492,7 @@ class TabularMLP(Backbone):
             blocks = []
             for h in hidden:
                 blocks.append(nn.Sequential(nn.Linear(width, h), nn.ReLU(),
-                                            nn.Dropout(self.dropout)))
+                                            FastDropout(self.dropout)))
                 width = h
             self.blocks = nn.ModuleList(blocks)
         self.feature_dim = hidden[-1]
