@@ -112,7 +112,6 @@ class ColumnSchema:
               "give every column a distinct name")
         self.columns = list(columns)
         self.names = names
-        self._position = {n: i for i, n in enumerate(names)}
         self._numeric = [i for i, c in enumerate(columns) if c.kind == "numeric"]
         self._indicators = [j for j, i in enumerate(self._numeric) if columns[i].missing]
         self._onehot = [i for i, c in enumerate(columns)
@@ -261,16 +260,15 @@ class ColumnSchema:
         """
         if isinstance(table, pd.DataFrame):
             self._check_columns(table.columns)
-            as_objects = table[self.names].to_numpy(dtype=object)
             cols = [table[n].to_numpy() for n in self.names]
         else:
-            as_objects = np.asarray(table)
-            self._check_width(as_objects)
-            if as_objects.dtype.kind == "f":
-                return as_objects
-            cols = list(as_objects.T)
+            arr = np.asarray(table)
+            self._check_width(arr)
+            if arr.dtype.kind == "f" or not self.all_numbers:
+                return arr
+            cols = list(arr.T)
         if not self.all_numbers:
-            return as_objects.astype(object, copy=False)
+            return np.column_stack([np.asarray(c, dtype=object) for c in cols])
         floats = []
         for i, col in enumerate(cols):
             if self.columns[i].kind == "numeric":
@@ -278,7 +276,7 @@ class ColumnSchema:
                 continue
             values = _coerce_float(col)
             if (np.isnan(values) & ~_isna(col)).any():  # a text value: not a float
-                return as_objects.astype(object, copy=False)
+                return np.column_stack([np.asarray(c, dtype=object) for c in cols])
             floats.append(values)
         return np.column_stack(floats)
 
