@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import TransferkitError
 from .base import Backbone, LayerGroup, Preprocessing, check_modality
@@ -80,14 +82,19 @@ def list_backbones() -> list[BackboneInfo]:
     return [info for _, info in _NAMED.values()] + [info for _, info in _SCHEMES.values()]
 
 
-def load_backbone(name: str | Backbone) -> Backbone:
+def load_backbone(name: str | Backbone, config: Mapping[str, Any] | None = None) -> Backbone:
     """Resolve a backbone name (``efficientnet_lite0``, ``minilm``, ``hf:…``, ``timm:…``,
-    ``torchvision:…``, ``file:…``) to a loaded :class:`Backbone` in eval mode."""
+    ``torchvision:…``, ``file:…``) to a loaded :class:`Backbone` in eval mode.
+
+    ``config`` (a backbone's :meth:`~Backbone.init_config`, e.g. read back from a
+    checkpoint) goes to a named loader as keyword arguments; ``{}``/None = none. A
+    ``scheme:`` name ignores it: its argument names everything (``file:`` reads the
+    configuration saved in the checkpoint)."""
     if isinstance(name, Backbone):
         return name
     if name in _NAMED:
         loader, info = _NAMED[name]
-        backbone = loader()
+        backbone = loader(**_loader_options(name, loader, config)) if config else loader()
     elif ":" in name and name.split(":", 1)[0] in _SCHEMES:
         scheme, arg = name.split(":", 1)
         if not arg:
@@ -103,6 +110,17 @@ def load_backbone(name: str | Backbone) -> Backbone:
             f"unknown backbone '{name}'", f"use one of: {known} (see `transferkit backbones`)"
         )
     return backbone.eval()
+
+
+def _loader_options(name: str, loader: Callable, config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` as the keyword arguments of a named loader (ones it lacks -> one line)."""
+    try:
+        inspect.signature(loader).bind(**config)
+    except TypeError as exc:
+        raise TransferkitError(f"backbone '{name}' does not take the configuration "
+                               f"{sorted(config)} ({exc})",
+                               "load the checkpoint with the transferkit that wrote it") from exc
+    return dict(config)
 
 
 @register_backbone(
@@ -141,6 +159,23 @@ def _lenet() -> Backbone:
     from .lenet import LeNet
 
     return LeNet()
+
+
+@register_backbone(
+    BackboneInfo("tabular_mlp", "tabular",
+                 "MLP over a table's column schema (standardised numbers, one-hot or embedded "
+                 "categories, missing indicators), seeded init; build it with "
+                 "TabularMLP(ColumnSchema.fit(table)) or reload one with file:, 256-d")
+)
+def _tabular_mlp(schema: dict[str, Any] | None = None, **options: Any) -> Backbone:
+    from .tabular import TabularMLP
+
+    if schema is None:
+        raise TransferkitError(
+            "backbone 'tabular_mlp' needs the column schema of a training table",
+            "build it with TabularMLP(ColumnSchema.fit(source_table)) "
+            "(transferkit.backbones.tabular), or reuse a trained one with file:<run or file>")
+    return TabularMLP(schema, **options)
 
 
 @register_scheme(

@@ -89,6 +89,12 @@ class Backbone(nn.Module):
     def layer_groups(self) -> list[LayerGroup]:
         raise NotImplementedError
 
+    def init_config(self) -> dict[str, Any]:
+        """The JSON-serialisable arguments that rebuild this architecture, passed back as
+        ``load_backbone(name, config)`` (saved with its weights by ``save_backbone``);
+        ``{}`` (the default) when the registry name alone rebuilds it."""
+        return {}
+
     def weights_digest(self) -> str:
         """A digest of the weights: the loaded file's digest, else a digest of the tensors."""
         if self._digest:
@@ -117,6 +123,7 @@ class Backbone(nn.Module):
             "feature_dim": self.feature_dim,
             "preprocessing": self.preprocessing.to_dict(),
             "layer_groups": [g.name for g in self.layer_groups()],
+            **({"init_config": config} if (config := self.init_config()) else {}),
         }
 
 

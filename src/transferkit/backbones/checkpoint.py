@@ -7,6 +7,7 @@ The ``file:`` scheme that reads these (and run dirs) is registered by
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,11 +17,17 @@ from . import load_backbone
 from .base import Backbone
 
 BACKBONE_FILE = "backbone.safetensors"
+#: Metadata key of the architecture arguments (``Backbone.init_config()``, JSON).
+CONFIG_KEY = "transferkit_backbone_config"
 
 
 def save_backbone(backbone: Backbone, path: str | os.PathLike) -> None:
-    """Write the backbone's weights (atomically) with its registry name as metadata."""
-    save_tensors(path, backbone.state_dict(), metadata={"transferkit_backbone": backbone.name})
+    """Write the backbone's weights (atomically) with its registry name as metadata, and its
+    :meth:`~transferkit.backbones.base.Backbone.init_config` (JSON) when it has one."""
+    meta = {"transferkit_backbone": backbone.name}
+    if config := backbone.init_config():
+        meta[CONFIG_KEY] = json.dumps(config, sort_keys=True)
+    save_tensors(path, backbone.state_dict(), metadata=meta)
 
 
 def load_backbone_file(path: str | os.PathLike) -> Backbone:
@@ -36,7 +43,12 @@ def load_backbone_file(path: str | os.PathLike) -> Backbone:
             f"{path} does not say which architecture it holds",
             "save it with transferkit.backbones.checkpoint.save_backbone",
         )
-    backbone = load_backbone(base_name)
+    try:
+        config = json.loads(meta.get(CONFIG_KEY) or "{}")
+    except json.JSONDecodeError as exc:
+        raise TransferkitError(f"{path} holds a damaged architecture configuration ({exc})",
+                               "save the backbone again with save_backbone") from exc
+    backbone = load_backbone(base_name, config)
     load_weights_into(backbone, path)
     return backbone
 
