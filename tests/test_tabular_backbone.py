@@ -322,3 +322,29 @@ def test_credit_default_schema_and_transfer(shared_data):
     with torch.no_grad():
         p = torch.softmax(head(bb(**bb.prepare(schema.rows(df[target])))), 1)[:, 1]
     assert roc_auc_score(y[target], p.numpy()) > 0.7
+
+
+def test_the_tabular_backbone_trains_in_the_loop_saves_and_transfers(tmp_path):
+    """Through FineTuneClassifier: a source table's model is a run dir whose file: backbone
+    (schema included) trains on a target label; mixed number/category rows are tabular."""
+    from transferkit.finetune import FineTuneClassifier
+    from transferkit.runformat import load_run
+
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame({"age": rng.normal(40, 10, n), "limit": rng.exponential(5e4, n),
+                          "edu": rng.choice(["grad", "uni", "high"], n),
+                          "pay": rng.integers(-2, 8, n)})
+    y = ((frame.age > 40) ^ (frame.edu == "uni")).astype(int).to_numpy()
+    schema = ColumnSchema.fit(frame, categorical=["edu", "pay"])
+    X = schema.rows(frame)
+    source = FineTuneClassifier(backbone=TabularMLP(schema), epochs=3, lr=1e-3,
+                                batch_size=64).fit(X, y)
+    source.save(tmp_path / "src")
+    again = load_run(tmp_path / "src")
+    assert np.allclose(again.predict_proba(X), source.predict_proba(X))
+    other = (frame.limit > 5e4).astype(int).to_numpy()
+    target = FineTuneClassifier(backbone=f"file:{tmp_path / 'src'}", epochs=2, lr=1e-3,
+                                batch_size=64).fit(X[:150], other[:150])
+    assert target.predict(X[150:]).shape == (150,)
+    assert target.backbone_.init_config()["schema"] == schema.to_dict()

@@ -132,7 +132,7 @@ def infer_modality(X: Any) -> str:
     if isinstance(X, np.ndarray):
         if X.dtype.kind in "US" or X.dtype == object and len(X) and isinstance(X[0], str):
             return "text"
-        if X.ndim == 2 and X.dtype != object:
+        if X.ndim == 2:  # numbers, or a table's rows of numbers and category strings
             return "tabular"
         if X.ndim in (3, 4):
             return "image"

@@ -51,7 +51,7 @@ def save_finetune_run(clf: Any, path: str | Path, **extra: Any) -> Path:
 def restore_finetune_run(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     """The fitted attributes (``model_``, ``backbone_``, ``strategy_``, ...) of a run saved by
     :func:`save_finetune_run`; the estimator sets them on a new instance."""
-    backbone = load_backbone(config["backbone"]["name"])
+    backbone = load_backbone(config["backbone"]["name"], config["backbone"].get("init_config"))
     if backbone.fingerprint() != config["backbone"]["fingerprint"]:
         raise TransferkitError(
             f"backbone '{backbone.name}' here differs from the one {path} was fine-tuned from",
