@@ -20,7 +20,7 @@ from .backbones import Backbone, load_backbone
 from .data.dataset import as_inputs, labels_as, take
 from .errors import NotFitted, TransferkitError
 from .heads import make_head
-from .metrics import THRESHOLD_METRICS, choose_threshold, decide
+from .metrics import choose_threshold, decide, threshold_scorer
 
 _LOADED: dict[str, Backbone] = {}
 
@@ -40,9 +40,8 @@ def check_fit_args(X_val: Any, y_val: Any, threshold_metric: str | None) -> None
     if (X_val is None) != (y_val is None):
         raise TransferkitError("X_val and y_val go together (one was given without the other)",
                                "pass both, or neither to hold out validation_fraction")
-    if threshold_metric and threshold_metric not in THRESHOLD_METRICS:
-        raise TransferkitError(f"unknown threshold_metric '{threshold_metric}'",
-                               f"use one of: {', '.join(THRESHOLD_METRICS)} (or None)")
+    if threshold_metric:
+        threshold_scorer(threshold_metric)  # unknown or a bad cost ratio -> one line
 
 
 def check_labels(y: Any, name: str = "y") -> np.ndarray:

@@ -135,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--label-sep", default="|",
                      help="multilabel: the separator between a row's labels [|]")
     fit.add_argument("--threshold-metric", default="f1",
-                     help="binary: metric the threshold maximises on validation [f1]")
+                     help="binary: what the threshold maximises on validation: f1 | accuracy | "
+                     "balanced_accuracy | youden | cost:K (a missed positive costs K false "
+                     "alarms) [f1]")
     fit.add_argument("--batch-size", type=int)
     fit.add_argument("--engine", default="auto", help="auto | onnx | torch [auto]")
     fit.add_argument("--no-cache", action="store_true", help="don't read/write the feature cache")

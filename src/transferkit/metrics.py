@@ -8,7 +8,40 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-THRESHOLD_METRICS = ("f1", "accuracy", "balanced_accuracy")
+from .errors import TransferkitError
+
+THRESHOLD_METRICS = ("f1", "accuracy", "balanced_accuracy", "youden", "cost:K")
+
+
+def threshold_scorer(metric: str):
+    """``(y_true, y_pred) -> score`` (higher is better) of a threshold criterion: ``f1``,
+    ``accuracy``, ``balanced_accuracy``, ``youden`` (sensitivity + specificity - 1) or
+    ``cost:K`` (minus the cost ``FP + K * FN``: a missed positive costs K false alarms, e.g.
+    ``cost:5`` for a missed default). Unknown -> one line."""
+    if metric.startswith("cost:"):
+        try:
+            ratio = float(metric[5:])
+        except ValueError:
+            ratio = float("nan")
+        if not ratio > 0 or ratio == float("inf"):
+            raise TransferkitError(f"threshold criterion {metric!r} needs a positive cost "
+                                   "ratio", "write e.g. cost:5 (a missed positive costs 5 false "
+                                   "alarms)")
+
+        def cost(t: np.ndarray, p: np.ndarray) -> float:
+            return -float(((p == 1) & (t == 0)).sum() + ratio * ((p == 0) & (t == 1)).sum())
+
+        return cost
+    scorers = {
+        "f1": lambda t, p: skm.f1_score(t, p, zero_division=0),
+        "accuracy": skm.accuracy_score,
+        "balanced_accuracy": skm.balanced_accuracy_score,
+        "youden": lambda t, p: 2 * skm.balanced_accuracy_score(t, p) - 1,
+    }
+    if metric not in scorers:
+        raise TransferkitError(f"unknown threshold_metric '{metric}'",
+                               f"use one of: {', '.join(THRESHOLD_METRICS)} (or None)")
+    return scorers[metric]
 
 
 def classification_metrics(
@@ -45,12 +78,8 @@ def choose_threshold(y_val: np.ndarray, p_pos: np.ndarray, metric: str = "f1") -
     """The threshold on p(positive) that maximises ``metric`` on the validation split.
 
     Candidates are midpoints between sorted validation scores (plus 0.5); ties go to
-    the candidate closest to 0.5."""
-    scorer = {
-        "f1": lambda t, p: skm.f1_score(t, p, zero_division=0),
-        "accuracy": skm.accuracy_score,
-        "balanced_accuracy": skm.balanced_accuracy_score,
-    }[metric]
+    the candidate closest to 0.5. ``metric``: see :func:`threshold_scorer`."""
+    scorer = threshold_scorer(metric)
     s = np.unique(p_pos)
     candidates = np.unique(np.concatenate([[0.5], (s[:-1] + s[1:]) / 2]))
     scores = np.array([scorer(y_val, (p_pos >= t).astype(int)) for t in candidates])
