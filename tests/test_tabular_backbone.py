@@ -348,3 +348,25 @@ def test_the_tabular_backbone_trains_in_the_loop_saves_and_transfers(tmp_path):
                                 batch_size=64).fit(X[:150], other[:150])
     assert target.predict(X[150:]).shape == (150,)
     assert target.backbone_.init_config()["schema"] == schema.to_dict()
+
+
+def test_rows_of_numbers_and_text_are_keyed_by_their_values_in_any_process():
+    """An object array's buffer holds memory addresses: the resume check and the feature
+    cache must hash the values (equal rows built apart give equal keys)."""
+    import subprocess
+    import sys
+
+    from transferkit.data.dataset import item_digests
+    from transferkit.finetune.loop import data_digest
+
+    code = ("import numpy as np;from transferkit.data.dataset import item_digests;"
+            "from transferkit.finetune.loop import data_digest;"
+            "X=np.array([[1.5,'uni'],[2.0,'grad']],dtype=object);"
+            "print(data_digest(X,np.array([0,1])), item_digests(X,'tabular')[0].decode())")
+    here = np.array([[1.5, "uni"], [2.0, "grad"]], dtype=object)
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert there == [data_digest(here, np.array([0, 1])),
+                     item_digests(here, "tabular")[0].decode()]
+    other = np.array([[1.5, "high"], [2.0, "grad"]], dtype=object)
+    assert data_digest(other, np.array([0, 1])) != data_digest(here, np.array([0, 1]))

@@ -226,6 +226,15 @@ def sha256_hex(*chunks: bytes | str) -> str:
     return h.hexdigest()
 
 
+def array_bytes(array: np.ndarray) -> bytes:
+    """The content of ``array`` as bytes: its buffer, or for an object array (table rows of
+    numbers and text) the values' text -- an object array's buffer holds memory addresses,
+    which differ between processes."""
+    if array.dtype == object:
+        return repr(array.tolist()).encode()
+    return np.ascontiguousarray(array).tobytes()
+
+
 def file_digest(path: str | os.PathLike, block: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import file_digest, sha256_hex
+from .._io import array_bytes, file_digest, sha256_hex
 from ..errors import TransferkitError
 
 
@@ -177,7 +177,7 @@ def item_digests(X: Any, modality: str) -> np.ndarray:
         elif isinstance(item, str):
             out.append(sha256_hex("text", item))
         elif isinstance(item, np.ndarray):
-            out.append(sha256_hex(str(item.dtype), str(item.shape), item.tobytes()))
+            out.append(sha256_hex(str(item.dtype), str(item.shape), array_bytes(item)))
         elif type(item).__module__.startswith("PIL"):  # a palette changes the colours
             out.append(sha256_hex(item.mode, str(item.size), item.tobytes(),
                                   repr(item.getpalette()), repr(item.info.get("transparency"))))

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._io import array_bytes
 from ..errors import TransferkitError, is_finite_number
 from ..tasks import Task
 from .augment import make_augment
@@ -429,11 +430,11 @@ def data_digest(items: Sequence[Any], targets: np.ndarray) -> str:
         targets, dtype=np.int64 if targets.dtype.kind in "iub" else np.float64).tobytes())
     if isinstance(items, np.ndarray):
         h.update(str(items.shape).encode())
-        h.update(np.ascontiguousarray(items).tobytes())
+        h.update(array_bytes(items))
     else:
         for item in items:
             h.update(item.encode() if isinstance(item, str) else
-                     np.asarray(item).tobytes() if isinstance(item, np.ndarray) else
+                     array_bytes(item) if isinstance(item, np.ndarray) else
                      repr(type(item)).encode())
             h.update(b"\0")
     return h.hexdigest()[:24]
