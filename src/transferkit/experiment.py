@@ -147,12 +147,17 @@ SCRATCH_LR = 1e-3  # random weights need a larger rate than fine-tuning pretrain
 def _scratch_params(clf_params: dict[str, Any]) -> dict[str, Any]:
     """Settings of the from-scratch run beside a fine-tuning strategy: every weight trains
     from a random initialisation, in its own checkpoint folder."""
-    tuning = dict(clf_params.get("finetune_params") or {})
-    tuning["init"] = "random"
-    if tuning.get("checkpoint_dir"):
-        tuning["checkpoint_dir"] = str(Path(tuning["checkpoint_dir"]) / BASELINE_CHECKPOINTS)
     return {**clf_params, "strategy": "finetune", "strategy_params": None, "lr": SCRATCH_LR,
-            "finetune_params": tuning}
+            "finetune_params": _scratch_tuning(clf_params.get("finetune_params") or {})}
+
+
+def _scratch_tuning(tuning: dict[str, Any]) -> dict[str, Any]:
+    """Loop settings of the from-scratch baseline: a random initialisation, checkpoints in
+    the run's :data:`BASELINE_CHECKPOINTS` sub-folder."""
+    out = {**tuning, "init": "random"}
+    if out.get("checkpoint_dir"):
+        out["checkpoint_dir"] = str(Path(out["checkpoint_dir"]) / BASELINE_CHECKPOINTS)
+    return out
 
 
 #: the test metrics of each non-classification task, in table order
@@ -210,11 +215,8 @@ def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
         models = {"transfer": estimator(strategy=strategy, strategy_params=strategy_params,
                                         lr=lr, **common)}
         if baseline:
-            scratch = {**common, "init": "random"}
-            if scratch.get("checkpoint_dir"):
-                scratch["checkpoint_dir"] = str(Path(scratch["checkpoint_dir"])
-                                                / BASELINE_CHECKPOINTS)
-            models["from-scratch"] = estimator(strategy="finetune", lr=SCRATCH_LR, **scratch)
+            models["from-scratch"] = estimator(strategy="finetune", lr=SCRATCH_LR,
+                                               **_scratch_tuning(common))
         val = (take(data.X, split.val), _pick(y, split.val)) if len(split.val) else (None,
                                                                                      None)
         for name, est in models.items():

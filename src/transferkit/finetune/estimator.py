@@ -82,8 +82,8 @@ class FineTuneClassifier(HeadClassifier):
                 self.classes_ = task.classes_
         self.task_ = task
         strategy = make_strategy(self.strategy, **(self.strategy_params or {}))
-        if strategy.name == "auto" and not isinstance(task, Classification):
-            raise TransferkitError(f"strategy 'auto' probes class labels; the task is "
+        if strategy.needs_class_labels and not isinstance(task, Classification):
+            raise TransferkitError(f"strategy '{strategy.name}' probes class labels; the task is "
                                    f"{task.name}", "name a strategy, e.g. --strategy finetune")
         backbone = load_backbone(self.backbone)  # a private copy: its weights will change
         if backbone is self.backbone:  # an instance was given: train a copy, not the user's

@@ -56,6 +56,8 @@ def domain_distance(model: FineTuneModel, items: Any, codes: np.ndarray, seed: i
 
 @register_strategy("auto")
 class Auto(Strategy):
+    needs_class_labels = True  # its probe is a classifier on the data's classes
+
     def resolve(self, model: FineTuneModel, items: Any, codes: Any) -> Strategy:
         codes = np.asarray(codes)
         n = len(codes)

@@ -33,6 +33,8 @@ class Strategy:
     #: whether the strategy changes the backbone's output even when no backbone weight
     #: trains (LoRA's adapters): the fine-tuned backbone is then saved and hashed anew
     adapts_backbone: bool = False
+    #: whether :meth:`resolve` probes class labels (so it needs a classification task)
+    needs_class_labels: bool = False
 
     def __init__(self, **options: Any):
         if options:
