@@ -234,3 +234,23 @@ def test_a_stray_text_cell_in_a_numeric_column_is_named(tmp_path):
     names = ["f0,name,label"] + [f"{i},item{i},{i % 2}" for i in range(6)]
     (tmp_path / "ok.csv").write_text("\n".join(names) + "\n")
     assert load_dataset(tmp_path / "ok.csv").feature_names == ["f0"]  # a text column: left out
+
+
+def test_side_by_side_composites_hold_their_digits_and_are_seeded():
+    from transferkit.data.compose import side_by_side
+    from transferkit.data.dataset import Dataset
+
+    # image i is filled with the value 10 + i, so each slot tells which image it holds
+    X = np.stack([np.full((4, 4), 10 + i, np.uint8) for i in range(6)])
+    data = Dataset(X, np.array(["a", "b", "c", "a", "b", "c"]), "image")
+    strip = side_by_side(data, n=50, per_image=(2, 3), seed=1)
+    assert strip.X.shape == (50, 4, 12)
+    for image, cell in zip(strip.X, strip.y, strict=True):
+        shown = [int(image[0, s * 4]) for s in range(3) if image[0, s * 4]]
+        assert 2 <= len(shown) <= 3  # k images, the other slot black
+        assert cell == "|".join(sorted({"abcabc"[v - 10] for v in shown}))
+    again = side_by_side(data, n=50, per_image=(2, 3), seed=1)
+    assert np.array_equal(again.X, strip.X) and list(again.y) == list(strip.y)
+    assert not np.array_equal(side_by_side(data, 50, seed=2).X, strip.X)
+    with pytest.raises(TransferkitError):
+        side_by_side(data, 5, per_image=(0,))
