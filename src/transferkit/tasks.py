@@ -451,8 +451,8 @@ class MultiTask(Task):
     of the tasks' validation losses (unweighted; regression losses on standardised targets)
     whatever the weighting. :meth:`task_weights` gives the learnt weights."""
 
-    selection_rule = ("the sum of the tasks' validation losses (unweighted; regression on "
-                      "standardised targets)")
+    selection_rule = ("the unweighted sum of the tasks' validation losses, regression "
+                      "losses on standardised targets")
 
     def __init__(self, tasks: dict[str, Any] | list[tuple[str, Any]], weighting: str = "equal",
                  alpha: float = 1.5, weight_lr: float = 0.025):
