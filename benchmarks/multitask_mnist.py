@@ -94,7 +94,8 @@ def run(X: np.ndarray, digits: np.ndarray, seeds: tuple[int, ...] = (0,), epochs
     sizes = (0, 0, 0)
     for seed in seeds:
         split = stratified_split(digits, 0.2, 0.2, seed)
-        train = split.train[:n_train] if n_train else split.train
+        train = (np.sort(np.random.default_rng(seed).permutation(split.train)[:n_train])
+                 if n_train else split.train)  # a seeded random subset
         sizes = (len(train), len(split.val), len(split.test))
         X_tr, X_va, X_te = take(X, train), take(X, split.val), take(X, split.test)
         models: dict[str, tuple[FineTuneClassifier, Any, Any]] = {}
