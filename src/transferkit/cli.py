@@ -134,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
                      "[classification]")
     fit.add_argument("--label-sep", default="|",
                      help="multilabel: the separator between a row's labels [|]")
+    fit.add_argument("--tasks", default=None,
+                     help="multi-task: NAME:KIND,... (kinds: classification | multilabel | "
+                     "regression), one label column per task named as the task (.npz: arrays "
+                     "y_<task>), e.g. digit:classification,size:regression")
+    fit.add_argument("--loss-weighting", default="equal",
+                     help="multi-task: equal | uncertainty | gradnorm [equal]")
+    fit.add_argument("--gradnorm-alpha", type=float, default=1.5,
+                     help="multi-task, gradnorm: the asymmetry alpha [1.5]")
     fit.add_argument("--threshold-metric", default="f1",
                      help="binary: what the threshold maximises on validation: f1 | accuracy | "
                      "balanced_accuracy | youden | cost:K (a missed positive costs K false "
@@ -243,7 +251,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     check_out_dir(args.out, CONFIG)  # before the work, so none is lost
     out = Path(args.out)
     ckpt = out.with_name(out.name + ".ckpt")
-    if ((strategy != "linear-probe" or args.task != "classification") and ckpt.exists()
+    if ((strategy != "linear-probe" or args.task != "classification" or args.tasks)
+            and ckpt.exists()
             and not _is_checkpoint_dir(ckpt)):
         raise TransferkitError(f"{ckpt} exists and does not hold transferkit checkpoints",
                                "move it away or choose another --out (nothing was touched)")
@@ -261,6 +270,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise TransferkitError(f"--val-size must be in [0, 1) with --test-size + --val-size "
                                f"< 1, got {args.val_size}", "use e.g. --val-size 0.2")
     check_fit_args(None, None, args.threshold_metric or None)
+    if args.tasks is not None:  # multi-task: its own experiment
+        return _fit_multitask(args, seeds, strategy, strategy_params, out, ckpt)
     _check_task(args)
     data = _load(args.data, args)
     labels = args.task == "classification"  # other targets are not classes to align
@@ -645,6 +656,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.output and Path(args.output).is_dir():
         raise TransferkitError(f"--output {args.output} is a folder", "name a CSV file")
     clf = load_run(args.run_dir)
+    if getattr(getattr(clf, "task_", None), "name", "") == "multitask":
+        return _predict_multitask(clf, args)
     X, ids = _read_inputs(args.inputs, args, clf.backbone_.modality)
     proba = clf.predict_proba(X)
     labels = clf.predict(X)
@@ -654,9 +667,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     elif kind == "multilabel":  # the label set (joined by --label-sep) and p per label
         sep = clf.get_params().get("label_sep", "|")
         labels = [sep.join(map(str, clf.classes_[row == 1])) for row in labels]
-    if kind == "multitask":
-        raise TransferkitError("predict writes one task's predictions; this run has several",
-                               "use the Python API: load_run(run).predict(X) -> {task: ...}")
     if kind != "regression":
         header = ["input", "labels" if kind == "multilabel" else "label",
                   *[f"p_{c}" for c in clf.classes_]]
@@ -691,6 +701,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .runformat import load_run
 
     clf = load_run(args.run_dir)
+    if getattr(getattr(clf, "task_", None), "name", "") == "multitask":
+        return _evaluate_multitask(clf, args)
     data = _load(args.data, args)
     where = ""
     if data.split is not None and (data.split == "test").any():  # root/{train,val,test}/...
@@ -718,6 +730,119 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"{', '.join(map(str, clf.classes_))}):")
     for row in m["confusion_matrix"]:
         print("  " + " ".join(f"{v:5d}" for v in row))
+    return 0
+
+
+# ---------------------------------------------------------------- multi-task (--tasks)
+def _fit_multitask(args: argparse.Namespace, seeds: tuple[int, ...], strategy: str,
+                   strategy_params: dict, out: Path, ckpt: Path) -> int:
+    """``fit --tasks``: the multi-task model against from-scratch, the learnt task weights,
+    the run saved to ``out``."""
+    import shutil
+
+    from .data.multitask import load_multitask
+    from .experiment_multitask import compare_multitask, format_weights
+    from .tasks import WEIGHTINGS, parse_tasks
+
+    if args.task != "classification":
+        raise TransferkitError(f"--tasks names the tasks itself; --task {args.task} is for a "
+                               "single task", "drop --task (or drop --tasks)")
+    kinds = parse_tasks(args.tasks)
+    if args.loss_weighting not in WEIGHTINGS:
+        raise TransferkitError(f"unknown loss weighting '{args.loss_weighting}'",
+                               f"use one of: {', '.join(WEIGHTINGS)}")
+    if not (np.isfinite(args.gradnorm_alpha) and args.gradnorm_alpha >= 0):
+        raise TransferkitError(f"--gradnorm-alpha must be >= 0, got {args.gradnorm_alpha}",
+                               "use e.g. --gradnorm-alpha 1.5")
+    if args.labels_per_class:
+        raise TransferkitError("--labels-per-class draws labels per class of one task",
+                               "drop --labels-per-class with --tasks")
+    if strategy == "auto":
+        raise TransferkitError("strategy 'auto' probes one task's class labels",
+                               "name a strategy, e.g. --strategy finetune")
+    columns = {"text_column": args.text_column, "image_column": args.image_column}
+    data, labels = load_multitask(args.data, list(kinds), **columns)
+    test, test_labels = (load_multitask(args.test, list(kinds), **columns) if args.test
+                         else (None, None))
+    if test is not None:
+        test = align_to(data, test, labels=False)
+    comparison = compare_multitask(
+        data, labels, kinds, weighting=args.loss_weighting, alpha=args.gradnorm_alpha,
+        backbone=_default_backbone(args, data), seeds=seeds, test_size=args.test_size,
+        val_size=args.val_size, baseline=not args.no_baseline, test_data=test,
+        test_labels=test_labels, strategy=strategy, strategy_params=strategy_params,
+        epochs=args.epochs, lr=args.lr, label_sep=args.label_sep,
+        finetune_params={"checkpoint_dir": str(ckpt), "resume": args.resume,
+                         "verbose": not args.quiet,
+                         **({"batch_size": args.batch_size} if args.batch_size else {})})
+    print(f"data: {args.data} ({len(data)} samples, {data.modality}, multi-task: "
+          + ", ".join(f"{n} ({k})" for n, k in kinds.items()) + ")")
+    print(f"protocol: {comparison.protocol}")
+    print(comparison.table())
+    print(format_weights(comparison.extra["task_weights"], args.loss_weighting))
+    comparison.model.save(out, metrics=comparison.to_json())
+    if _is_checkpoint_dir(ckpt):  # the run is saved: its checkpoints are done
+        shutil.rmtree(ckpt, ignore_errors=True)
+    print(f"saved run to {out}")
+    return 0
+
+
+def _predict_multitask(clf: Any, args: argparse.Namespace) -> int:
+    """``predict`` of a multi-task run: one column per task (a class label, a value, or a
+    multi-label set joined by ``|``)."""
+    from ._io import atomic_path
+    from .data.multitask import TABLE_SUFFIXES, load_multitask
+
+    names = list(clf.task_.tasks)
+    if Path(args.inputs).suffix.lower() in TABLE_SUFFIXES:  # task columns are never features
+        data, _ = load_multitask(args.inputs, names, labelled=False,
+                                 text_column=args.text_column, image_column=args.image_column)
+        X = data.X
+        ids = ([str(x) for x in X] if data.modality in ("text", "image")
+               else [str(i) for i in range(len(data))])
+    else:
+        X, ids = _read_inputs(args.inputs, args, clf.backbone_.modality)
+    predicted = clf.predict(X)
+    columns = []
+    for name, sub in clf.task_.tasks.items():
+        values = predicted[name]
+        if sub.name == "regression":
+            columns.append([f"{v:.6g}" for v in values])
+        elif sub.name == "multilabel":
+            columns.append(["|".join(map(str, sub.classes_[row == 1])) for row in values])
+        else:
+            columns.append([str(v) for v in values])
+    rows = [["input", *names], *([i, *cells] for i, *cells in zip(ids, *columns, strict=True))]
+    if args.output:
+        with atomic_path(args.output) as tmp, open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows(rows)
+        print(f"wrote {len(rows) - 1} predictions to {args.output}")
+    else:
+        csv.writer(sys.stdout).writerows(rows)
+    return 0
+
+
+def _evaluate_multitask(clf: Any, args: argparse.Namespace) -> int:
+    """``evaluate`` of a multi-task run: per-task metrics (``task/metric``)."""
+    from .data.multitask import load_multitask
+    from .experiment_multitask import metric_keys, multitask_metrics, task_targets
+    from .metrics import format_table
+
+    kinds = {name: sub.name for name, sub in clf.task_.tasks.items()}
+    data, labels = load_multitask(args.data, list(kinds), text_column=args.text_column,
+                                  image_column=args.image_column)
+    where = ""
+    if data.split is not None and (data.split == "test").any():
+        keep = np.flatnonzero(data.split == "test")
+        data, labels = data.subset(keep), {k: v[keep] for k, v in labels.items()}
+        where = ", its 'test' split"
+    targets = task_targets(kinds, labels, args.label_sep, data.name)
+    m = multitask_metrics(clf.task_, targets, clf.predict_proba(data.X))
+    if args.json:
+        print(json.dumps(m, sort_keys=True))
+        return 0
+    print(f"{args.run_dir} on {args.data}{where} ({m['n']} samples)")
+    print(format_table([(f"transfer ({clf.backbone_.name})", m)], metric_keys(clf.task_)))
     return 0
 
 

@@ -108,7 +108,7 @@ UNSCALED = ("mae", "rmse", "r2")
 def _fmt(v: Any, key: str = "") -> str:
     if v is None:
         return "-"
-    if key in UNSCALED:
+    if key.rsplit("/", 1)[-1] in UNSCALED:  # also a multi-task column "size/mae"
         return (f"{v[0]:.4g} ± {v[1]:.2g}" if isinstance(v, list | tuple) else f"{v:.4g}")
     if isinstance(v, list | tuple):
         return f"{100 * v[0]:.2f} ± {100 * v[1]:.2f}"

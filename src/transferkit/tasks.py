@@ -54,6 +54,31 @@ class Task:
         """Mean loss of raw outputs ``(B, out_features)`` against encoded targets."""
         raise NotImplementedError
 
+    #: whether :meth:`training_loss` needs the shared features (the objective then asks
+    #: the model for them)
+    needs_features: bool = False
+
+    def training_loss(self, outputs: torch.Tensor, targets: torch.Tensor,
+                      features: torch.Tensor | None = None) -> torch.Tensor:
+        """The loss of one optimisation step (called once per step by the objective).
+
+        Parameters
+        ----------
+        outputs : torch.Tensor
+            Raw outputs ``(B, out_features)``.
+        targets : torch.Tensor
+            Encoded targets ``(B, ...)``.
+        features : torch.Tensor, optional
+            The backbone's output ``(B, D)`` the outputs were computed from (the shared
+            representation), given when :attr:`needs_features` is true.
+
+        Returns
+        -------
+        torch.Tensor
+            A scalar to minimise. The default is :meth:`loss`; a task that adapts its own
+            state once per step (GradNorm's loss weights) does so here."""
+        return self.loss(outputs, targets)
+
     def activate(self, outputs: torch.Tensor) -> torch.Tensor:
         """Raw outputs ``(N, out_features)`` -> predictions (probabilities or values)."""
         raise NotImplementedError
@@ -368,7 +393,7 @@ class Regression(Task):
                 "r2": float(skm.r2_score(truth, predicted)) if len(truth) > 1 else float("nan")}
 
 
-WEIGHTINGS = ("equal", "uncertainty")
+WEIGHTINGS = ("equal", "uncertainty", "gradnorm")
 
 
 def parse_tasks(spec: str) -> dict[str, str]:
@@ -400,26 +425,63 @@ class MultiTask(Task):
     side by side (one linear head per task, as blocks of one layer) and the loss weighs the
     tasks' losses.
 
-    ``tasks``: ``{name: kind or Task}``; ``weighting``: ``"equal"`` (the sum of the losses)
-    or ``"uncertainty"`` (Kendall, Gal & Cipolla 2018: ``sum_i exp(-s_i) L_i + s_i`` with a
-    learnt ``s_i = log sigma_i^2`` per task; :meth:`task_weights` gives ``exp(-s_i)``).
+    Parameters
+    ----------
+    tasks : dict or list of (name, kind)
+        ``{name: kind or Task}``, in output-column order.
+    weighting : str
+        * ``"equal"`` — the sum of the losses;
+        * ``"uncertainty"`` — Kendall, Gal & Cipolla 2018: ``sum_i exp(-s_i) L_i + s_i`` with a
+          learnt ``s_i = log sigma_i^2`` per task (trained with the model);
+        * ``"gradnorm"`` — Chen, Badrinarayanan, Lee & Rabinovich 2018: ``sum_i w_i L_i`` with
+          weights ``w_i`` learnt by their own Adam step (``weight_lr``) on the GradNorm loss
+          ``sum_i |G_i - mean(G) * r_i^alpha|``. ``G_i`` is the norm of the gradient of
+          ``w_i L_i`` with respect to the **shared features** (the backbone's output, the
+          representation every head reads) rather than the last shared layer's weights: a
+          documented simplification that needs no knowledge of the backbone's layers and
+          costs one backward pass through the head per task. ``r_i`` is the task's loss
+          ratio ``L_i(t) / L_i(0)`` over its mean; after each step the weights are
+          renormalised to sum to the number of tasks.
+    alpha : float
+        GradNorm's asymmetry (1.5, as in the paper's experiments).
+    weight_lr : float
+        GradNorm: the learning rate of the weights' own Adam optimiser.
+
     Targets: ``{name: targets}`` with one entry per task. The best epoch minimises the sum
-    of the tasks' validation losses (regression losses on standardised targets)."""
+    of the tasks' validation losses (unweighted; regression losses on standardised targets)
+    whatever the weighting. :meth:`task_weights` gives the learnt weights."""
 
-    selection_rule = "the sum of the tasks' validation losses"
+    selection_rule = ("the unweighted sum of the tasks' validation losses, regression "
+                      "losses on standardised targets")
 
-    def __init__(self, tasks: dict[str, Any] | list[tuple[str, Any]], weighting: str = "equal"):
+    def __init__(self, tasks: dict[str, Any] | list[tuple[str, Any]], weighting: str = "equal",
+                 alpha: float = 1.5, weight_lr: float = 0.025):
         if not tasks:
             raise TransferkitError("a multi-task model needs at least one task",
                                    "name them, e.g. digit:classification,parity:classification")
         if weighting not in WEIGHTINGS:
             raise TransferkitError(f"unknown loss weighting '{weighting}'",
                                    f"use one of: {', '.join(WEIGHTINGS)}")
+        for name, value in (("alpha", alpha), ("weight_lr", weight_lr)):
+            if not (isinstance(value, int | float) and np.isfinite(value) and value >= 0):
+                raise TransferkitError(f"GradNorm's {name} must be a number >= 0, got "
+                                       f"{value!r}", f"use e.g. {name}=1.5" if name == "alpha"
+                                       else f"use e.g. {name}=0.025")
         pairs = list(tasks.items()) if isinstance(tasks, dict) else [tuple(p) for p in tasks]
         self.tasks = {name: make_task(kind) for name, kind in pairs}  # order: output columns
         self.weighting = weighting
+        self.alpha, self.weight_lr = float(alpha), float(weight_lr)
         self.log_vars = torch.nn.Parameter(torch.zeros(len(self.tasks)),
                                            requires_grad=weighting == "uncertainty")
+        #: GradNorm's weights ``(T,)`` (ones otherwise) and first-step losses ``(T,)``
+        self.loss_weights = torch.nn.Parameter(torch.ones(len(self.tasks)),
+                                               requires_grad=weighting == "gradnorm")
+        self.initial_losses: torch.Tensor | None = None
+        self._weight_optimizer: torch.optim.Optimizer | None = None
+
+    @property
+    def needs_features(self) -> bool:  # type: ignore[override]
+        return self.weighting == "gradnorm"
 
     def fit(self, y: Any) -> MultiTask:
         missing = [name for name in self.tasks if name not in y]
@@ -463,16 +525,77 @@ class MultiTask(Task):
         return torch.stack(losses)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The weighted loss of a batch (GradNorm: with the current weights, not updated)."""
         losses = self.task_losses(outputs, targets)
         if self.weighting == "uncertainty":
             s = self.log_vars.to(losses.device)
             return (torch.exp(-s) * losses + s).sum()
+        if self.weighting == "gradnorm":
+            return (self.loss_weights.detach().to(losses.device) * losses).sum()
         return losses.sum()
 
+    def training_loss(self, outputs: torch.Tensor, targets: torch.Tensor,
+                      features: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`loss`; with GradNorm, first one update of the weights on this batch
+        (``features``: the shared features ``(B, D)`` the outputs come from)."""
+        if self.weighting != "gradnorm":
+            return self.loss(outputs, targets)
+        if features is None:
+            raise TransferkitError("GradNorm weighting needs the shared features of each "
+                                   "batch", "train it with the supervised objective")
+        losses = self.task_losses(outputs, targets)
+        self.gradnorm_step(losses, features)
+        return (self.loss_weights.detach().to(losses.device) * losses).sum()
+
+    def gradnorm_step(self, losses: torch.Tensor, features: torch.Tensor) -> None:
+        """One GradNorm update of :attr:`loss_weights` (Chen et al. 2018, Algorithm 1).
+
+        Parameters
+        ----------
+        losses : torch.Tensor
+            The tasks' losses ``(T,)`` of the batch, still attached to the graph.
+        features : torch.Tensor
+            The shared features ``(B, D)`` the losses were computed from.
+
+        The weights' gradient is that of ``sum_i |w_i n_i - mean_j(w_j n_j) r_i^alpha|``
+        with ``n_i = ||dL_i / d features||`` and the target ``mean(G) r_i^alpha`` held
+        constant; one Adam step, then the weights are kept positive and renormalised to sum
+        to the number of tasks. Under DDP the norms and losses are averaged over processes
+        first, so every process takes the same step."""
+        norms = []
+        for loss in losses:
+            grad = (torch.autograd.grad(loss, features, retain_graph=True, allow_unused=True)[0]
+                    if loss.requires_grad else None)
+            norms.append(grad.float().norm() if grad is not None else loss.new_zeros(()))
+        norms = torch.stack(norms).detach().float()
+        stats = torch.cat([norms, losses.detach().float()])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(stats)
+            stats /= torch.distributed.get_world_size()
+        norms, current = stats[:len(losses)].cpu(), stats[len(losses):].cpu()
+        if self.initial_losses is None:
+            self.initial_losses = current.clamp_min(1e-12)
+        ratio = current / self.initial_losses
+        ratio = ratio / ratio.mean().clamp_min(1e-12)
+        if self._weight_optimizer is None:
+            self._weight_optimizer = torch.optim.Adam([self.loss_weights], lr=self.weight_lr)
+        with torch.enable_grad():
+            G = self.loss_weights * norms
+            target = (G.mean() * ratio ** self.alpha).detach()
+            gradnorm_loss = (G - target).abs().sum()
+            self._weight_optimizer.zero_grad(set_to_none=True)
+            gradnorm_loss.backward()
+        self._weight_optimizer.step()
+        with torch.no_grad():
+            self.loss_weights.clamp_(min=1e-3)
+            self.loss_weights.mul_(len(self.tasks) / self.loss_weights.sum())
+
     def task_weights(self) -> dict[str, float]:
-        """The weight of each task's loss: 1 (equal), or the learnt ``exp(-s_i)``."""
-        return {name: float(torch.exp(-v)) for name, v in
-                zip(self.tasks, self.log_vars.detach(), strict=True)}
+        """The weight of each task's loss: 1 (equal), the learnt ``exp(-s_i)``
+        (uncertainty) or the learnt ``w_i`` (gradnorm, summing to the number of tasks)."""
+        values = (self.loss_weights.detach() if self.weighting == "gradnorm"
+                  else torch.exp(-self.log_vars.detach()))
+        return {name: float(v) for name, v in zip(self.tasks, values, strict=True)}
 
     def activate(self, outputs: torch.Tensor) -> torch.Tensor:
         return torch.cat([task.activate(outputs[:, out]) for task, (out, _) in
@@ -502,15 +625,29 @@ class MultiTask(Task):
 
     def options(self) -> dict[str, Any]:
         # lists, not objects: JSON files sort object keys, and the order is the layout
-        return {"tasks": [[name, task.name] for name, task in self.tasks.items()],
-                "weighting": self.weighting}
+        options: dict[str, Any] = {
+            "tasks": [[name, task.name] for name, task in self.tasks.items()],
+            "weighting": self.weighting}
+        if self.weighting == "gradnorm":
+            options |= {"alpha": self.alpha, "weight_lr": self.weight_lr}
+        return options
 
     def state(self) -> dict[str, Any]:
-        return {"tasks": [[name, task.to_dict()] for name, task in self.tasks.items()],
-                "log_vars": self.log_vars.detach().tolist()}
+        state: dict[str, Any] = {
+            "tasks": [[name, task.to_dict()] for name, task in self.tasks.items()],
+            "log_vars": self.log_vars.detach().tolist()}
+        if self.weighting == "gradnorm":
+            state |= {"loss_weights": self.loss_weights.detach().tolist(),
+                      "initial_losses": None if self.initial_losses is None
+                      else self.initial_losses.tolist()}
+        return state
 
     def set_state(self, state: dict[str, Any]) -> MultiTask:
         self.tasks = {name: task_from_dict(d) for name, d in state["tasks"]}
         with torch.no_grad():
             self.log_vars.copy_(torch.tensor(state["log_vars"]))
+            if state.get("loss_weights") is not None:
+                self.loss_weights.copy_(torch.tensor(state["loss_weights"]))
+        if state.get("initial_losses") is not None:
+            self.initial_losses = torch.tensor(state["initial_losses"])
         return self

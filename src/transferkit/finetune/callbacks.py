@@ -232,6 +232,7 @@ class Checkpointing(Callback):
                     "python_rng": [py_state[0], list(py_state[1]), py_state[2]],
                     "strategy": trainer.strategy.describe(), "config": asdict(trainer.config),
                     "data": trainer.data_digest,
+                    "task": trainer.task.state(),  # what the task learns (loss weights)
                 })
         acc.wait_for_everyone()
 
@@ -275,6 +276,8 @@ class Checkpointing(Callback):
                              cached))
         version, internal, gauss = saved["python_rng"]
         random.setstate((version, tuple(internal), gauss))
+        if saved.get("task") is not None:
+            trainer.task.set_state(saved["task"])
         best = path / "best.safetensors"
         state.best_weights = load_tensors(best) if best.is_file() else None
         state.history = saved["history"]

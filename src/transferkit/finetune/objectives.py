@@ -54,10 +54,15 @@ class Objective:
 
 
 class Supervised(Objective):
-    """The task's loss on the model's outputs."""
+    """The task's training loss on the model's outputs (and on the shared features, for a
+    task that asks for them: :attr:`~transferkit.tasks.Task.needs_features`)."""
 
     def loss(self, trainer, inputs, targets):
-        loss = self.task.loss(trainer.prepared(**inputs), targets)
+        if self.task.needs_features:
+            features, outputs = trainer.prepared(return_features=True, **inputs)
+        else:
+            features, outputs = None, trainer.prepared(**inputs)
+        loss = self.task.training_loss(outputs, targets, features)
         return loss, loss
 
 
