@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2 [0]")
     fit.add_argument("--labels-per-class", type=int, help="use at most N labels per class")
     fit.add_argument("--no-baseline", action="store_true", help="skip the from-scratch run")
-    fit.add_argument("--task", default="classification",
+    fit.add_argument("--task", default=None,
                      help="classification | multilabel (a label column of several labels per "
                      "row, see --label-sep) | regression (a numeric label column) "
                      "[classification]")
@@ -248,6 +248,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .runformat import CONFIG
 
     strategy, strategy_params = _strategy(args)
+    if args.tasks is None:
+        args.task = args.task or "classification"
     check_out_dir(args.out, CONFIG)  # before the work, so none is lost
     out = Path(args.out)
     ckpt = out.with_name(out.name + ".ckpt")
@@ -744,7 +746,7 @@ def _fit_multitask(args: argparse.Namespace, seeds: tuple[int, ...], strategy: s
     from .experiment_multitask import compare_multitask, format_weights
     from .tasks import WEIGHTINGS, parse_tasks
 
-    if args.task != "classification":
+    if args.task is not None:
         raise TransferkitError(f"--tasks names the tasks itself; --task {args.task} is for a "
                                "single task", "drop --task (or drop --tasks)")
     kinds = parse_tasks(args.tasks)
