@@ -77,7 +77,7 @@ def test_every_checked_output_follows_a_python_block():
     for path in DOC_FILES:
         if path.is_file():
             text = path.read_text(encoding="utf-8")
-            assert text.count("Output (checked):") == sum(
+            assert len(re.findall(r"^Output \(checked\):$", text, re.M)) == sum(
                 1 for m in BLOCK.finditer(text) if m.group(2) is not None), path
 
 
@@ -192,7 +192,6 @@ PUBLIC_MODULES = [
 PENDING_DOCSTRINGS = {
     "transferkit.backbones.BackboneInfo.available",
     "transferkit.backbones.list_backbones",
-    "transferkit.backbones.tabular.TabularMLP.layer_groups",
     "transferkit.experiment.Comparison.table",
     "transferkit.finetune.loop.TrainConfig.check",
     "transferkit.finetune.loop.TrainResult.to_json",
