@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from results import write_results  # benchmarks/results.py
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
@@ -96,10 +97,17 @@ def run_tasks(tasks: dict[str, Task], methods: dict[str, Method]) -> dict[str, d
     return out
 
 
+#: the tables printed by the current table function, written to benchmarks/results/da_<name>.json
+MEASURED: list[dict[str, Any]] = []
+
+
 def print_table(title: str, results: dict[str, dict[str, float]],
                 published: dict[str, tuple[str, dict[str, float]] | None]) -> None:
     """Per-task accuracies and means, each method beside its published figure."""
     tasks = list(next(iter(results.values())))
+    rows: list[list[str]] = []
+    MEASURED.append({"title": title, "rows": rows, "columns": [
+        "method", *tasks, "mean", "published mean", "diff", "reference"]})
     print(f"\n### {title}\n")
     print("| method | " + " | ".join(tasks) + " | mean | published mean | diff | reference |")
     print("|---" * (len(tasks) + 5) + "|")
@@ -118,6 +126,8 @@ def print_table(title: str, results: dict[str, dict[str, float]],
             diff_txt = f"{ours - pub_mean:+.2f}"
         cells = " | ".join(f"{accs[t]:.2f}" for t in tasks)
         print(f"| {name} | {cells} | {mean:.2f} | {pub_txt} | {diff_txt} | {src} |")
+        rows.append([name, *(f"{accs[t]:.2f}" for t in tasks), f"{mean:.2f}", pub_txt,
+                     diff_txt, src])
     shown = set()
     for ref in published.values():
         if ref is not None and ref[0] not in shown:
@@ -126,6 +136,7 @@ def print_table(title: str, results: dict[str, dict[str, float]],
             cells = " | ".join(f"{pub[t]:.2f}" if t in pub else "-" for t in tasks)
             mean = float(np.mean([pub[t] for t in tasks if t in pub]))
             print(f"| *published: {src}* | {cells} | {mean:.2f} | | | |")
+            rows.append([f"*published: {src}*", *cells.split(" | "), f"{mean:.2f}", "", "", ""])
 
 
 def column(table: dict[str, dict[str, float]], key: str) -> dict[str, float]:
@@ -298,6 +309,9 @@ def few_label_table(title: str, groups: dict[str, tuple[dict[str, Task], int]],
     print(f"\n### {title}\n")
     print("| task | labelled / class | " + " | ".join(fits) + " |")
     print("|---|---|" + "---|" * len(fits))
+    rows: list[list[Any]] = []
+    MEASURED.append({"title": title, "columns": ["task", "labelled / class", *fits],
+                     "rows": rows})
     for label, (tasks, per_class) in groups.items():
         scores = []
         for Xs, ys, Xt, yt in tasks.values():
@@ -308,6 +322,7 @@ def few_label_table(title: str, groups: dict[str, tuple[dict[str, Task], int]],
         mean = 100 * np.mean(scores, axis=0)
         print(f"| {label} | {per_class} | " + " | ".join(f"{v:.2f}" for v in mean) + " |",
               flush=True)
+        rows.append([label, per_class, *(f"{v:.2f}" for v in mean)])
 
 
 def digit_groups(root: Path) -> dict[str, tuple[dict[str, Task], int]]:
@@ -385,6 +400,13 @@ def scale_table(n_total: int, n_features: int) -> None:
     print("| method | kernel representation | fit (s) | fit + predict (s) | peak RSS (MiB) | "
           "RSS with data only (MiB) | numpy peak, tracemalloc (MiB) | target acc |")
     print("|---|---|---|---|---|---|---|---|")
+    rows: list[list[Any]] = []
+    MEASURED.append({"title": f"{n_total} x {n_features} (source + target), "
+                              f"{os.cpu_count()} CPU cores",
+                     "columns": ["method", "kernel representation", "fit (s)",
+                                 "fit + predict (s)", "peak RSS (MiB)",
+                                 "RSS with data only (MiB)", "numpy peak, tracemalloc (MiB)",
+                                 "target acc"], "rows": rows})
     for method in ("tca-rbf", "tca-linear", "kmm", "meda"):
         cmd = [sys.executable, __file__, "--scale-one", method, "--n", str(n_total),
                "--d", str(n_features)]
@@ -393,6 +415,9 @@ def scale_table(n_total: int, n_features: int) -> None:
         print(f"| {r['method']} | {r['mode']} | {r['fit_s']:.1f} | {r['fit_predict_s']:.1f} | "
               f"{r['peak_rss_mib']:.0f} | {r['rss_after_data_mib']:.0f} | "
               f"{r['tracemalloc_peak_mib']:.0f} | {r['target_acc']:.1f} |")
+        rows.append([r["method"], r["mode"], f"{r['fit_s']:.1f}", f"{r['fit_predict_s']:.1f}",
+                     f"{r['peak_rss_mib']:.0f}", f"{r['rss_after_data_mib']:.0f}",
+                     f"{r['tracemalloc_peak_mib']:.0f}", f"{r['target_acc']:.1f}"])
 
 
 TABLES = {"surf": surf_table, "digits": digits_table, "amazon": amazon_table,
@@ -418,10 +443,18 @@ def main() -> None:
         return
     if args.scale:
         scale_table(args.n, args.d)
+        write_results("da_scale", MEASURED, title="Shallow domain adaptation at scale",
+                      command=f"python benchmarks/da_tables.py --scale --n {args.n} "
+                              f"--d {args.d}")
+        MEASURED.clear()
         if not args.tables:
             return
     for name in args.tables or TABLES:
         TABLES[name](args.data)
+        write_results(f"da_{name}", MEASURED, title=f"Shallow DA: {name}",
+                      command=f"python benchmarks/da_tables.py {name}",
+                      notes=["Accuracy %; no hyperparameter chosen with target labels."])
+        MEASURED.clear()
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ import numpy as np
 
 os.environ.setdefault("TRANSFERKIT_NO_PROGRESS", "1")
 
+from results import write_results  # noqa: E402  (benchmarks/results.py)
+
 from transferkit.adapt.deep import (  # noqa: E402
     DOMAIN_LOSSES,
     SOURCE_ONLY,
@@ -168,6 +170,7 @@ def main() -> None:
     by_rule: dict[str, dict[str, list[float]]] = {r: {m: [] for m in args.methods}
                                                   for r in RULES}
     estimator = AllRulesDA if args.all_rules else DeepDomainAdaptation
+    per_seed: list[list] = []
     for seed in args.seed:
         print(f"{task}, LeNet, {args.epochs} epochs, selector {args.selector}, "
               f"seed {seed}, digit geometry {'normalised' if args.digit_geometry else 'as is'}, "
@@ -201,9 +204,22 @@ def main() -> None:
             print(f"  {method:<14}{acc:>12.2f}{clf.best_epoch_ + 1:>7}{last[method][-1]:>8.2f}"
                   f"{clf.oracle_accuracy_ * 100:>10.2f}{delta:>16}"
                   f"{time.perf_counter() - t0:>8.0f}", flush=True)
+            per_seed.append([seed, method, f"{acc:.2f}", clf.best_epoch_ + 1,
+                             f"{last[method][-1]:.2f}", f"{clf.oracle_accuracy_ * 100:.2f}",
+                             delta or "–"])
+    tables = [{"title": f"{task}: {score_name} per seed",
+               "columns": ["seed", "method", f"{args.selector}-selected", "epoch",
+                           "last epoch", "oracle (bound only)", "vs source-only"],
+               "rows": per_seed}]
     if len(args.seed) > 1:
         summarise(results, f"{score_name}, selector {args.selector}")
         summarise(last, f"{score_name}, last epoch")
+        tables.append({"title": f"Over {len(args.seed)} seeds, {score_name}",
+                       "columns": ["method", f"{args.selector}-selected, mean ± std",
+                                   "vs source-only (seeds better)", "last epoch, mean ± std",
+                                   "vs source-only (seeds better)"],
+                       "rows": [[m, *summary_cells(results, m), *summary_cells(last, m)]
+                                for m in args.methods]})
     if args.all_rules:
         print(f"\n{score_name} at the epoch each label-free rule keeps (mean over seeds):")
         print(f"  {'rule':<20}" + "".join(f"{m:>13}" for m in args.methods) + f"{'mean':>8}")
@@ -211,6 +227,34 @@ def main() -> None:
             means = [float(np.mean(v)) for v in per_method.values()]
             print(f"  {rule:<20}" + "".join(f"{x:>13.2f}" for x in means)
                   + f"{np.mean(means):>8.2f}")
+        tables.append({"title": f"{score_name} at the epoch each label-free rule keeps "
+                                "(mean over seeds)",
+                       "columns": ["rule", *args.methods, "mean"],
+                       "rows": [[rule, *(f"{np.mean(v):.2f}" for v in per_method.values()),
+                                 f"{np.mean([np.mean(v) for v in per_method.values()]):.2f}"]
+                                for rule, per_method in by_rule.items()]})
+    direction = "usps_mnist" if args.reverse else "mnist_usps"
+    protocol = ("framing_" if args.digit_geometry else "") + (
+        "standard" if args.no_augment else "zoom")
+    seeds = "-".join(map(str, args.seed))
+    write_results(f"deep_da_{direction}_{protocol}_{args.selector}_s{seeds}", tables,
+                  title=f"Deep DA: {task}, {protocol.replace('_', ' + ')}, selector "
+                        f"{args.selector}, seeds {seeds}",
+                  notes=["LeNet from random initialisation, AdamW lr 1e-3 + warm-up/cosine, "
+                         f"batch 32 + 32, trade-off 1, {args.epochs} epochs; no target label "
+                         "is used for training or selection. The oracle column is the best "
+                         "epoch on the test labels: an upper bound, never an estimate."])
+
+
+def summary_cells(results: dict[str, list[float]], method: str) -> list[str]:
+    """``mean ± std`` over seeds and the paired difference to source-only (wins / seeds)."""
+    a = np.array(results[method])
+    base = np.array(results.get(SOURCE_ONLY, []))
+    sd = f"{a.std(ddof=1):.2f}" if a.size > 1 else "–"
+    if method == SOURCE_ONLY or base.size != a.size:
+        return [f"{a.mean():.2f} ± {sd}", "–"]
+    d = a - base
+    return [f"{a.mean():.2f} ± {sd}", f"{d.mean():+.2f} ({int((d > 0).sum())} / {d.size})"]
 
 
 def summarise(results: dict[str, list[float]], what: str) -> None:

@@ -20,6 +20,8 @@ import torch
 
 os.environ.setdefault("TRANSFERKIT_NO_PROGRESS", "1")
 
+from results import write_results  # noqa: E402  (benchmarks/results.py)
+
 from transferkit.backbones import load_backbone  # noqa: E402
 from transferkit.features import extract_features  # noqa: E402
 
@@ -83,6 +85,18 @@ def main() -> None:
     print(f"transferkit extract_features {r_ours:8.1f} img/s")
     print(f"speed-up vs eager            {r_ours / r_eager:8.2f} x   (target >= 4)")
     print(f"fraction of FLOP limit       {r_ours / limit:8.1%}     (target >= 70 %)")
+    write_results(f"extract_batch{args.batch}", [{
+        "title": f"EfficientNet-Lite0, 224², batch {args.batch}, "
+                 f"{torch.get_num_threads()} threads",
+        "columns": ["path", "images/s"],
+        "rows": [["eager PyTorch fp32", f"{r_eager:.1f} img/s"],
+                 ["`extract_features` (ONNX Runtime, decoding overlapped, full path)",
+                  f"{r_ours:.1f} img/s"],
+                 ["speed-up vs eager (target >= 4)", f"{r_ours / r_eager:.1f}×"],
+                 [f"fp32 FLOP limit (measured matmul peak {peak:.0f} GFLOP/s ÷ "
+                  f"{gflop:.3f} GFLOP/image)", f"{limit:.0f} img/s"],
+                 ["fraction of the limit (target >= 70 %)", f"{r_ours / limit:.1%}"]]}],
+        title=f"Feature extraction speed, batch {args.batch}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFERKIT_NO_PROGRESS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+from results import write_results  # noqa: E402  (benchmarks/results.py)
+
 from transferkit import TransferClassifier  # noqa: E402
 from transferkit.data.dataset import take  # noqa: E402
 from transferkit.data.public import load_mr_polarity, load_usps_h5  # noqa: E402
@@ -78,10 +80,18 @@ def run(name: str, make, X_tr, y_tr, X_va, y_va, X_te, y_te) -> dict:
            "wall_s": mem.wall}
     print(f"  {name:<34}{acc * 100:7.1f} %{trainable:>12,}{mem.mib:>9.0f}{mem.wall:>9.0f}",
           flush=True)
+    TABLE["rows"].append([name, f"{acc * 100:.1f} %", f"{trainable:,}", round(mem.mib),
+                          round(mem.wall)])
     return row
 
 
+#: the table being measured, written to benchmarks/results/finetune_<table>.json at the end
+TABLE: dict = {"title": "", "columns": ["model", "test acc", "trainable params", "peak MiB",
+                                        "wall s"], "rows": []}
+
+
 def header(title: str) -> None:
+    TABLE["title"] = title
     print(f"\n{title}\n  {'model':<34}{'test acc':>9}{'trainable':>12}{'peak MiB':>9}"
           f"{'wall s':>9}", flush=True)
 
@@ -155,6 +165,10 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="usps: only these strategies (and 'scratch')")
     args = ap.parse_args()
     {"mr": mr, "usps": usps}[args.table](args)
+    write_results(f"finetune_{args.table}", [TABLE],
+                  notes=["Peak MiB: the process RSS above its start (sampled); wall time "
+                         f"on {os.cpu_count()} CPU cores."],
+                  title=f"Fine-tuning strategies: {args.table}")
 
 
 if __name__ == "__main__":

@@ -22,17 +22,60 @@ register_raw = RAW_FEATURIZERS.register
 
 
 class RawFeaturizer:
+    """Base class: turns raw inputs of one modality into the features a head sees when no
+    pretrained backbone is used. Subclasses are registered by modality in
+    ``RAW_FEATURIZERS`` (``register_raw("image")``).
+
+    Attributes
+    ----------
+    description : str
+        What the baseline's inputs are, as printed in the protocol (e.g. ``"raw pixels"``).
+    """
+
     description = ""
 
     def fit(self, X: Any) -> RawFeaturizer:
+        """Learn what the featurizer needs from the training inputs.
+
+        Parameters
+        ----------
+        X : sequence or array of N inputs
+            The training inputs of the featurizer's modality.
+
+        Returns
+        -------
+        RawFeaturizer
+            ``self``.
+        """
         return self
 
     def transform(self, X: Any) -> Any:
+        """Featurize inputs.
+
+        Parameters
+        ----------
+        X : sequence or array of N inputs
+            Inputs of the same modality as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray or sparse matrix, shape (N, D)
+            One feature row per input.
+
+        Raises
+        ------
+        TransferkitError
+            When the inputs do not match what was fitted (e.g. another column count).
+        """
         raise NotImplementedError
 
 
 @register_raw("image")
 class PixelFeaturizer(RawFeaturizer):
+    """Raw pixels in [0, 1]: native size for an array ``(N, H, W[, C])`` of uniform images of
+    at most 64x64 pixels (``(N, H*W[*C])`` features), else every image (path, PIL image or
+    array) resized to 32x32 RGB (``(N, 3072)`` features)."""
+
     description = "raw pixels"
 
     def fit(self, X: Any) -> PixelFeaturizer:
@@ -68,6 +111,9 @@ class PixelFeaturizer(RawFeaturizer):
 
 @register_raw("text")
 class TfidfFeaturizer(RawFeaturizer):
+    """TF-IDF of word 1-2 grams (sublinear term frequency) of a list of N texts: a sparse
+    ``(N, vocabulary)`` matrix."""
+
     description = "TF-IDF word 1-2 grams"
 
     def fit(self, X: Any) -> TfidfFeaturizer:
@@ -83,6 +129,9 @@ class TfidfFeaturizer(RawFeaturizer):
 
 @register_raw("tabular")
 class ColumnFeaturizer(RawFeaturizer):
+    """Numeric columns as they are, ``(N, D)`` float64 (dense or sparse; the head
+    standardises them); another column count than in ``fit``, NaN or inf is one line."""
+
     description = "standardised numeric columns"
 
     def fit(self, X: Any) -> ColumnFeaturizer:

@@ -18,6 +18,13 @@ from .experiment import compare
 
 
 def digits() -> Dataset:
+    """scikit-learn's 8x8 digits (1797 images, 10 classes) as an image dataset.
+
+    Returns
+    -------
+    Dataset
+        ``X`` uint8 images ``(1797, 8, 8)`` (scaled from 0-16 to 0-255), ``y`` ints ``(1797,)``.
+    """
     from sklearn.datasets import load_digits
 
     d = load_digits()

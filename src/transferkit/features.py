@@ -141,6 +141,9 @@ class FeatureCache:
         return found
 
     def add(self, keys: np.ndarray, feats: np.ndarray) -> None:
+        """Store one shard atomically: features ``feats (n, D)`` under the input digests
+        ``keys (n,)`` (the keys file is written last, so a half-written shard is never read).
+        """
         name = sha256_hex(keys.tobytes())[:32]
         base = os.path.join(self.root, name)
         with atomic_path(base + ".feats.npy") as tmp, open(tmp, "wb") as fh:
@@ -219,6 +222,8 @@ class OnnxRunner:
 
 
 def onnx_model_path(backbone: Backbone) -> os.PathLike:
+    """Where the ONNX export of ``backbone`` is cached: a readable name plus its
+    fingerprint, under :func:`~transferkit._io.onnx_cache_dir` (``$TRANSFERKIT_ONNX_CACHE``)."""
     readable = backbone.name.replace(":", "_").replace("/", "_")[-80:]  # long paths fit
     return onnx_cache_dir() / f"{readable}-{backbone.fingerprint()}.onnx"
 

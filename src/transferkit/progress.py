@@ -61,6 +61,7 @@ class Stages:
         self._running = False
 
     def start(self, name: str) -> None:
+        """End the running stage (if any) and show ``name`` as the one now running."""
         self._bar.set_postfix_str(name, refresh=False)
         if self._running:
             self._bar.update()

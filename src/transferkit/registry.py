@@ -38,6 +38,13 @@ class Registry(Generic[T]):
         return deco
 
     def get(self, name: str) -> T:
+        """The object registered under ``name``.
+
+        Raises
+        ------
+        TransferkitError
+            For an unknown name, listing the known ones.
+        """
         if name not in self._items:
             known = ", ".join(sorted(self._items))
             raise TransferkitError(
@@ -57,4 +64,5 @@ class Registry(Generic[T]):
         return len(self._items)
 
     def items(self) -> list[tuple[str, T]]:
+        """``(name, object)`` pairs in registration order."""
         return list(self._items.items())

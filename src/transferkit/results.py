@@ -1,6 +1,8 @@
 """One versioned results schema for every run kind (``fit``, shallow and deep ``adapt``):
 what ``metrics.json`` holds, so a report or a script can read any run.
 
+Examples
+--------
 >>> doc = results_document("fit", [("transfer", {"accuracy": (0.9, 0.01)})], "protocol")
 >>> doc["rows"][0]["metrics"]["accuracy"]
 {'mean': 0.9, 'sd': 0.01}

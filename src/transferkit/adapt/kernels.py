@@ -174,6 +174,8 @@ class KernelFeatures:
 
     @property
     def n_features_out(self) -> int:
+        """Width of the feature map: ``d`` (linear), the fitted samples (exact), the landmarks
+        (Nystroem) or the random features (RFF)."""
         return {
             "linear": lambda: self.n_features_in_,
             "exact": lambda: self.X_fit_.shape[0],
@@ -200,6 +202,7 @@ class KernelFeatures:
         return out
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`fit` on ``X (n, d)``, then its features ``(n, n_features_out)``."""
         return self.fit(X).transform(X)
 
 
@@ -217,6 +220,7 @@ class GramOperator:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(n, n)``, the matrix's shape."""
         n = (self.dense if self.dense is not None else self.factor).shape[0]
         return n, n
 

@@ -36,10 +36,12 @@ class Preprocessing:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-serialisable dict (saved in run dirs and cache keys)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        """Rebuild from :meth:`to_dict`'s output (lists of ``mean``/``std`` become tuples)."""
         data = dict(data)
         for key in ("mean", "std"):
             if data.get(key) is not None:
@@ -55,6 +57,7 @@ class LayerGroup:
     modules: list[nn.Module]
 
     def parameters(self) -> list[nn.Parameter]:
+        """Every parameter of the group's modules, in registration order."""
         return [p for m in self.modules for p in m.parameters()]
 
 
@@ -77,16 +80,50 @@ class Backbone(nn.Module):
 
     @property
     def modality(self) -> str:
+        """``"image"``, ``"text"`` or ``"tabular"``: the preprocessing's modality."""
         return self.preprocessing.modality
 
     def prepare(self, items: Sequence[Any]) -> dict[str, torch.Tensor]:
-        """Turn raw items (image arrays, strings) into the keyword tensors of :meth:`forward`."""
+        """Turn raw items into the keyword tensors of :meth:`forward`.
+
+        Parameters
+        ----------
+        items : sequence of N items
+            Images (paths, PIL images, uint8 arrays ``(H, W[, C])``), strings or table rows,
+            as the backbone's modality says.
+
+        Returns
+        -------
+        dict of str to Tensor
+            Batched model inputs, e.g. ``{"pixel_values": (N, 3, H, W)}`` or
+            ``{"input_ids": (N, L), "attention_mask": (N, L)}``.
+        """
         raise NotImplementedError
 
-    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:  # (N, feature_dim)
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """Features of a prepared batch.
+
+        Parameters
+        ----------
+        **inputs : Tensor
+            What :meth:`prepare` returned.
+
+        Returns
+        -------
+        Tensor, shape (N, feature_dim)
+        """
         raise NotImplementedError
 
     def layer_groups(self) -> list[LayerGroup]:
+        """The backbone as ordered, named groups of modules, input side first.
+
+        Strategies freeze or unfreeze whole groups (``partial`` freezes the first ``K``,
+        ``gradual`` unfreezes from the top); every trainable parameter is in exactly one group.
+
+        Returns
+        -------
+        list of LayerGroup
+        """
         raise NotImplementedError
 
     def init_config(self) -> dict[str, Any]:
@@ -117,6 +154,9 @@ class Backbone(nn.Module):
         )[:24]
 
     def describe(self) -> dict[str, Any]:
+        """What the backbone is, as JSON: name (the one that reloads it), modality,
+        ``feature_dim``, preprocessing, layer-group names and, when non-empty, its
+        ``init_config``."""
         return {
             "name": self.load_name or self.name,
             "modality": self.modality,
@@ -181,6 +221,19 @@ def _leaf_children(model: nn.Module, target: str) -> list[tuple[str, nn.Module]]
 
 
 def check_modality(backbone: Backbone, modality: str) -> None:
+    """Refuse data of another modality than the backbone's.
+
+    Parameters
+    ----------
+    backbone : Backbone
+    modality : str
+        The data's modality (``"image"``, ``"text"``, ``"tabular"``).
+
+    Raises
+    ------
+    TransferkitError
+        When they differ, naming both and how to list the backbones.
+    """
     if backbone.modality != modality:
         raise TransferkitError(
             f"backbone '{backbone.name}' takes {backbone.modality} inputs but the data is "

@@ -36,6 +36,18 @@ class Dataset:
         return len(self.X)
 
     def subset(self, idx: Sequence[int] | np.ndarray) -> Dataset:
+        """The samples at positions ``idx``.
+
+        Parameters
+        ----------
+        idx : sequence of int, shape (k,)
+            Row positions (repeats allowed).
+
+        Returns
+        -------
+        Dataset
+            ``k`` samples with their labels (if any), same modality and name.
+        """
         idx = np.asarray(idx, dtype=int)
         return Dataset(
             X=take(self.X, idx),
@@ -49,6 +61,8 @@ class Dataset:
 
     @property
     def classes(self) -> np.ndarray:
+        """The sorted distinct labels, shape ``(K,)``; a dataset without labels raises
+        :class:`~transferkit.errors.TransferkitError`."""
         if self.y is None:
             raise TransferkitError(f"{self.name} has no labels", "provide a label column")
         return np.unique(self.y)

@@ -29,10 +29,41 @@ class Head(ABC):
         X_val: Any = None,
         y_val: np.ndarray | None = None,
         seed: int = 0,
-    ) -> Head: ...
+    ) -> Head:
+        """Train on features, choosing hyperparameters on the validation features if given.
+
+        Parameters
+        ----------
+        X : ndarray or sparse matrix, shape (N, D)
+            Training features.
+        y : ndarray of int, shape (N,)
+            Class codes in ``0 .. n_classes - 1``.
+        n_classes : int
+            ``K``, the number of classes (some may be absent from ``y``).
+        X_val, y_val : shape (M, D) and (M,), optional
+            Validation features and codes; without them fixed defaults are used.
+        seed : int
+            Seed of any randomness (initialisation, shuffling).
+
+        Returns
+        -------
+        Head
+            ``self``.
+        """
 
     @abstractmethod
-    def predict_proba(self, X: Any) -> np.ndarray: ...
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : ndarray or sparse matrix, shape (N, D)
+
+        Returns
+        -------
+        ndarray, shape (N, K)
+            Rows sum to 1; column ``k`` is class code ``k``.
+        """
 
     def chosen_params(self) -> dict[str, Any]:
         """Constructor arguments that fix what validation chose (for a refit without it)."""
@@ -48,10 +79,13 @@ class Head(ABC):
 
     @classmethod
     @abstractmethod
-    def from_state(cls, config: dict[str, Any], state: dict[str, torch.Tensor]) -> Head: ...
+    def from_state(cls, config: dict[str, Any], state: dict[str, torch.Tensor]) -> Head:
+        """Rebuild a fitted head from :meth:`config` and :meth:`state` (a run dir's
+        ``config.json`` entry and ``head.safetensors``)."""
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits ``z (N, K)``, computed stably; rows sum to 1."""
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)

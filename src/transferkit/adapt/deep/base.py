@@ -21,9 +21,27 @@ from ...registry import Registry
 
 
 class DomainLoss(nn.Module):
-    """Base class; subclasses are registered with :func:`register_domain_loss`.
+    """Base class of a deep domain-adaptation term; subclasses are registered with
+    :func:`register_domain_loss`.
 
-    Constructors take ``(feature_dim, n_classes, **options)``."""
+    The loop minimises ``CE(source) + trade_off * D(...)``, ``D`` being this module's
+    :meth:`forward`. Its parameters (discriminators, critics) train with the model.
+
+    Parameters
+    ----------
+    feature_dim : int
+        Width ``D`` of the backbone features.
+    n_classes : int
+        Number of classes ``C`` (the width of the logits).
+    **options
+        Method options (subclass keyword arguments), as given by ``method_params``.
+
+    Attributes
+    ----------
+    progress : float
+        Fraction of training done, in [0, 1], set by the loop before each step (for
+        schedules such as DANN's reversal coefficient).
+    """
 
     name: str = ""
 
@@ -34,9 +52,30 @@ class DomainLoss(nn.Module):
 
     def forward(self, features_s: torch.Tensor, features_t: torch.Tensor,
                 logits_s: torch.Tensor, logits_t: torch.Tensor) -> torch.Tensor:
+        """The domain term of one step.
+
+        Parameters
+        ----------
+        features_s, features_t : Tensor, shape (Ns, D) and (Nt, D)
+            Backbone features of the source and the target batch.
+        logits_s, logits_t : Tensor, shape (Ns, C) and (Nt, C)
+            Head outputs of the same batches.
+
+        Returns
+        -------
+        Tensor, shape ()
+            A scalar loss, added to the source loss times ``trade_off``.
+        """
         raise NotImplementedError
 
     def options(self) -> dict[str, Any]:
+        """The method's options as keyword arguments that rebuild it (saved with a run).
+
+        Returns
+        -------
+        dict
+            ``{option: value}``, JSON-serialisable; ``{}`` when the method has none.
+        """
         return {}
 
 

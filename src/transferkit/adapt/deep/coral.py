@@ -19,5 +19,8 @@ def coral_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @register_domain_loss("deep-coral")
 class DeepCORALLoss(DomainLoss):
+    """Deep CORAL: ``||C_s - C_t||_F^2 / (4 d^2)`` between the feature covariances of the
+    source and target batches (Sun & Saenko, ECCV-W 2016); no options."""
+
     def forward(self, features_s, features_t, logits_s, logits_t) -> torch.Tensor:
         return coral_distance(features_s, features_t)

@@ -45,6 +45,8 @@ class DomainAdversarialLoss(DomainLoss):
         self.discriminator = mlp_discriminator(feature_dim, self.hidden)
 
     def coefficient(self) -> float:
+        """The gradient-reversal coefficient at the current :attr:`progress` ``p``:
+        ``high * (2 / (1 + exp(-gamma * p)) - 1)``, rising from 0 to ``high``."""
         return grl_coefficient(self.progress, self.high, self.gamma)
 
     def forward(self, features_s, features_t, logits_s, logits_t) -> torch.Tensor:

@@ -39,6 +39,19 @@ class WassersteinCriticLoss(DomainLoss):
         self.last_distance = 0.0
 
     def gradient_penalty(self, fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
+        """WGAN-GP penalty ``mean((||grad critic(x)|| - 1)^2)`` on random interpolations of
+        source and target features.
+
+        Parameters
+        ----------
+        fs, ft : Tensor, shape (Ns, D) and (Nt, D)
+            Source and target features (the first ``min(Ns, Nt)`` rows are paired).
+
+        Returns
+        -------
+        Tensor, shape ()
+            The penalty (to be multiplied by ``penalty``).
+        """
         n = min(len(fs), len(ft))
         alpha = torch.rand(n, 1, dtype=fs.dtype, device=fs.device)
         mixed = (alpha * fs[:n].detach() + (1 - alpha) * ft[:n].detach()).requires_grad_(True)

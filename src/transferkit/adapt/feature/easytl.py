@@ -62,6 +62,25 @@ class IntraDomainProgramming(ClassifierMixin, BaseEstimator):
         self.cover_classes = cover_classes
 
     def fit(self, X: Any, y: Any) -> IntraDomainProgramming:
+        """Compute the class centres.
+
+        Parameters
+        ----------
+        X : array-like, shape (n, d)
+            Training features.
+        y : array-like, shape (n,)
+            Their labels (at least two classes).
+
+        Returns
+        -------
+        IntraDomainProgramming
+            ``self``, with ``classes_ (K,)`` and ``centers_ (K, d)``.
+
+        Raises
+        ------
+        TransferkitError
+            For a single class, NaN/inf features or a label count that does not match.
+        """
         X = as_features(X, "X")
         y = as_labels(y, X.shape[0], "y")
         self.classes_, codes = np.unique(y, return_inverse=True)
@@ -82,10 +101,26 @@ class IntraDomainProgramming(ClassifierMixin, BaseEstimator):
         return np.sqrt(squared_distances(X, self.centers_))
 
     def predict(self, X: Any) -> np.ndarray:
+        """Assign the batch ``X (n, d)`` jointly: the nearest class centre, under the
+        constraint that every class gets at least one sample when ``cover_classes``
+        (a linear program over the batch; transductive).
+
+        Returns
+        -------
+        ndarray, shape (n,)
+            Predicted labels (values of ``classes_``).
+        """
         D = self._distances(X)
         return self.classes_[cover_every_class(D) if self.cover_classes else D.argmin(1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        """Softmax of minus the distances of ``X (n, d)`` to the class centres.
+
+        Returns
+        -------
+        ndarray, shape (n, K)
+            Rows sum to 1; columns follow ``classes_``.
+        """
         logits = -self._distances(X)
         logits -= logits.max(1, keepdims=True)
         p = np.exp(logits)
