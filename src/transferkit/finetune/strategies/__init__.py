@@ -25,7 +25,7 @@ def make_strategy(name: str | Strategy, **options: Any) -> Strategy:
         return cls(**options)
     except TypeError as exc:
         raise TransferkitError(f"bad options for strategy '{name}': {exc}",
-                               "see the README's Fine-tuning section for the options") from exc
+                               "see docs/guide/finetune.md for the options") from exc
 
 
 from . import (  # noqa: E402,F401  (register the built-in strategies)

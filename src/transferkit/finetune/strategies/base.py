@@ -40,7 +40,7 @@ class Strategy:
         if options:
             raise TransferkitError(
                 f"strategy '{self.name}' takes no option(s) {sorted(options)}",
-                "see the README's Fine-tuning section for each strategy's options",
+                "see docs/guide/finetune.md for each strategy's options",
             )
 
     def options(self) -> dict[str, Any]:
