@@ -210,6 +210,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         else:
             F_train, c_train = take(F, train_idx), codes[train_idx]
             F_val, c_val = (take(F, val_idx), codes[val_idx]) if len(val_idx) else (None, None)
+            del F  # the splits are copies: hold the features once
         params = dict(self.head_params or {})
         self.head_ = make_head(self.head, **params)
         self.head_.fit(F_train, c_train, len(self.classes_), F_val, c_val, seed=self.random_state)
@@ -220,8 +221,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.n_validation_ = 0 if c_val is None else int(len(c_val))
         if self.refit and c_val is not None:
             # What validation chose is now fixed; train once more on train + validation.
+            F_all = _stack(F_train, F_val)
+            del F_train, F_val  # held once, as F_all
             self.head_ = make_head(self.head, **{**params, **self.head_.chosen_params()})
-            self.head_.fit(_stack(F_train, F_val), np.concatenate([c_train, c_val]),
+            self.head_.fit(F_all, np.concatenate([c_train, c_val]),
                            len(self.classes_), seed=self.random_state)
         return self
 
