@@ -141,7 +141,7 @@ def load_table(
         ) from exc
     except Exception as exc:
         raise TransferkitError(f"cannot parse {path}: {exc}", "check the file format") from exc
-    if not labelled and label_column not in df.columns:
+    if label_columns or (not labelled and label_column not in df.columns):
         label_column = None
     if label_column is not None and label_column not in df.columns:
         raise TransferkitError(
@@ -208,8 +208,9 @@ def _indicator_columns(df: Any, columns: list[str], where: str) -> np.ndarray:
         values = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64)
         bad = np.flatnonzero(~np.isin(values, (0.0, 1.0)))
         if len(bad):
-            raise TransferkitError(f"{where}: label column '{c}' holds {df[c].iloc[bad[0]]!r} at "
-                                   f"data row {bad[0] + 1} ({len(bad)} cell(s) not 0 or 1)",
+            cell = str(df[c].iloc[bad[0]])
+            raise TransferkitError(f"{where}: label column '{c}' holds {cell!r} at data row "
+                                   f"{bad[0] + 1} ({len(bad)} cell(s) not 0 or 1)",
                                    "--label-columns takes 0/1 columns, one per label")
         out[:, j] = values.astype(np.int64)
     return out
