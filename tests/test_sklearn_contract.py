@@ -31,7 +31,13 @@ from sklearn.utils import estimator_checks, get_tags
 from sklearn.utils.estimator_checks import check_estimator, estimator_checks_generator
 from sklearn.utils.validation import check_is_fitted
 
-from transferkit import FromScratchClassifier, TransferClassifier, TransferkitError
+from transferkit import (
+    FromScratchClassifier,
+    FromScratchRegressor,
+    TransferClassifier,
+    TransferkitError,
+    TransferRegressor,
+)
 from transferkit.adapt.deep.estimator import DeepDomainAdaptation
 from transferkit.finetune import FineTuneClassifier, FineTuneRegressor
 
@@ -195,7 +201,9 @@ def test_not_fitted_is_one_line_and_sklearns_error():
 
 
 @pytest.mark.parametrize("estimator", [FineTuneClassifier(), FineTuneRegressor(),
-                                       DeepDomainAdaptation()],
+                                       DeepDomainAdaptation(), TransferRegressor(),
+                                       FromScratchRegressor(),
+                                       TransferClassifier(task="multilabel")],
                          ids=lambda e: type(e).__name__)
 @pytest.mark.parametrize("name", DATA_FREE)
 def test_backbone_estimators_pass_the_checks_without_data(estimator, name):

@@ -7,6 +7,8 @@
 from .version import __version__  # noqa: I001  (first: every module may read it)
 from .errors import TransferkitError
 from . import runformat  # noqa: F401  (registers the file: backbone scheme)
-from .estimator import FromScratchClassifier, TransferClassifier
+from .estimator import (FromScratchClassifier, FromScratchRegressor, TransferClassifier,
+                        TransferRegressor)
 
-__all__ = ["FromScratchClassifier", "TransferClassifier", "TransferkitError", "__version__"]
+__all__ = ["FromScratchClassifier", "FromScratchRegressor", "TransferClassifier",
+           "TransferRegressor", "TransferkitError", "__version__"]

@@ -19,8 +19,9 @@ from sklearn.utils.validation import column_or_1d
 from .backbones import Backbone, load_backbone
 from .data.dataset import as_inputs, labels_as, take
 from .errors import NotFitted, TransferkitError
-from .heads import make_head
+from .heads import head_for_task, make_head
 from .metrics import choose_threshold, decide, threshold_scorer
+from .tasks import Classification, MultiLabel, Regression, Task, make_task
 
 _LOADED: dict[str, Backbone] = {}
 
@@ -132,6 +133,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     """Shared fit/predict: featurise, fit the head (validation-selected), pick a threshold,
     then (``refit``) retrain with the chosen settings on train + validation.
 
+    A subclass with a ``task`` parameter other than ``"classification"`` fits that task's
+    targets the same way (:meth:`_fit_task`): ``multilabel`` (a one-vs-rest head, per-label
+    thresholds chosen on validation) or ``regression`` (a ridge head on standardised
+    targets, its alpha chosen on validation).
+
     Its inputs are what a pretrained backbone takes -- texts (list of str) or images (paths,
     PIL images, uint8 arrays (N, H, W[, C])) -- and its tags say so: scikit-learn's checks
     on 2-D numeric arrays do not apply (a subclass on numeric columns changes the tags)."""
@@ -186,6 +192,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         HeadClassifier
             ``self``, fitted.
         """
+        task = make_task(getattr(self, "task", "classification"),
+                         **(getattr(self, "task_params", None) or {}))
+        if not isinstance(task, Classification):
+            return self._fit_task(task, X, y, X_val, y_val)
+        self.__dict__.pop("task_", None)  # from an earlier fit on another task
         check_fit_args(X_val, y_val, self.threshold_metric)
         X = self._check_inputs(X, reset=True)
         X_val = None if X_val is None else self._check_inputs(X_val, reset=False)
@@ -199,6 +210,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         else:
             F_train, c_train = take(F, train_idx), codes[train_idx]
             F_val, c_val = (take(F, val_idx), codes[val_idx]) if len(val_idx) else (None, None)
+            del F  # the splits are copies: hold the features once
         params = dict(self.head_params or {})
         self.head_ = make_head(self.head, **params)
         self.head_.fit(F_train, c_train, len(self.classes_), F_val, c_val, seed=self.random_state)
@@ -209,10 +221,92 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.n_validation_ = 0 if c_val is None else int(len(c_val))
         if self.refit and c_val is not None:
             # What validation chose is now fixed; train once more on train + validation.
+            F_all = _stack(F_train, F_val)
+            del F_train, F_val  # held once, as F_all
             self.head_ = make_head(self.head, **{**params, **self.head_.chosen_params()})
-            self.head_.fit(_stack(F_train, F_val), np.concatenate([c_train, c_val]),
+            self.head_.fit(F_all, np.concatenate([c_train, c_val]),
                            len(self.classes_), seed=self.random_state)
         return self
+
+    def _fit_task(self, task: Task, X: Any, y: Any, X_val: Any, y_val: Any) -> HeadClassifier:
+        """Fit a multi-label or regression ``task`` on features: the task encodes the targets
+        (regression: standardised), the head for the task (``head_for_task``) chooses its
+        hyperparameters on validation (``X_val``/``y_val``, else a seeded random
+        ``validation_fraction``), multi-label thresholds are chosen on validation by
+        ``task.choose_thresholds``, then (``refit``) the head is retrained with what
+        validation chose on train + validation."""
+        if not isinstance(task, MultiLabel | Regression):
+            raise TransferkitError(f"the frozen-feature path fits classification, multilabel "
+                                   f"or regression, not {task.name}",
+                                   "train a multi-task model through the loop "
+                                   "(transferkit.finetune.FineTuneClassifier)")
+        if isinstance(task, MultiLabel) and self.threshold_metric not in (None, "f1"):
+            raise TransferkitError(
+                f"multi-label thresholds maximise each label's F1 on validation; "
+                f"threshold_metric={self.threshold_metric!r} is a binary criterion",
+                "use threshold_metric='f1' (per-label thresholds) or None (0.5 for all)")
+        check_fit_args(X_val, y_val, None)
+        head_name = head_for_task(self.head, task.name)  # a wrong head: one line, no work
+        X = self._check_inputs(X, reset=True)
+        X_val = None if X_val is None else self._check_inputs(X_val, reset=False)
+        n = X.shape[0] if hasattr(X, "shape") else len(X)
+        if n == 0:
+            raise TransferkitError("no training samples (0 inputs)",
+                                   "pass inputs and their targets")
+        if y is None or n != len(y):
+            raise TransferkitError(f"{n} inputs but {0 if y is None else len(y)} targets",
+                                   "pass one target per input")
+        task.fit(y)
+        targets = task.encode(y)
+        t_val = None if y_val is None else task.encode(y_val, "the validation targets")
+        if X_val is not None:
+            F_train, t_train = self._features(X, fitting=True), targets
+            F_val = self._features(X_val, fitting=False)
+        else:
+            train_idx, val_idx = self._random_split(len(targets))
+            F = self._features(X, fitting=True)
+            F_train, t_train = take(F, train_idx), targets[train_idx]
+            F_val, t_val = ((take(F, val_idx), targets[val_idx]) if len(val_idx)
+                            else (None, None))
+            del F  # the splits are copies: hold the features once
+        params = dict(self.head_params or {})
+        self.head_ = make_head(head_name, **params)
+        self.head_.fit(F_train, t_train, task.out_features, F_val, t_val,
+                       seed=self.random_state)
+        self.task_ = task
+        if isinstance(task, MultiLabel):
+            self.classes_ = task.classes_
+        else:
+            self.__dict__.pop("classes_", None)
+        self.threshold_ = None
+        if isinstance(task, MultiLabel) and self.threshold_metric and t_val is not None:
+            self.threshold_ = task.choose_thresholds(
+                t_val, self._activate(self.head_.decision_function(F_val))).tolist()
+        self.n_validation_ = 0 if t_val is None else int(len(t_val))
+        self.chosen_ = self.head_.chosen_params()  # what validation chose (e.g. alpha, C)
+        if self.refit and t_val is not None:
+            F_all = _stack(F_train, F_val)
+            del F_train, F_val
+            self.head_ = make_head(head_name, **{**params, **self.chosen_})
+            self.head_.fit(F_all, np.concatenate([t_train, t_val]), task.out_features,
+                           seed=self.random_state)
+        return self
+
+    def _activate(self, outputs: np.ndarray) -> np.ndarray:
+        """A task head's raw outputs ``(N, K)`` -> the task's predictions (per-label
+        probabilities, or values in the targets' units)."""
+        import torch
+
+        return self.task_.activate(torch.as_tensor(outputs)).numpy()
+
+    def _random_split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded ``validation_fraction`` split of ``n`` samples (no classes to stratify)."""
+        idx = np.arange(n)
+        n_val = int(round(self.validation_fraction * n))
+        if n_val < 2 or n - n_val < 2:
+            return idx, idx[:0]
+        va = np.random.default_rng(self.random_state).permutation(n)[:n_val]
+        return np.setdiff1d(idx, va), np.sort(va)
 
     def _validation_indices(self, codes: np.ndarray, external: bool) -> tuple[np.ndarray, ...]:
         idx = np.arange(len(codes))
@@ -240,7 +334,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_fitted()
         X = self._check_inputs(X, reset=False)
-        return self.head_.predict_proba(self._features(X, fitting=False))
+        features = self._features(X, fitting=False)
+        if getattr(self, "task_", None) is not None:  # multilabel, regression
+            return self._activate(self.head_.decision_function(features))
+        return self.head_.predict_proba(features)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted classes: the most probable one, or for two classes probability above
@@ -254,8 +351,16 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         numpy.ndarray
-            Shape (N,), values from ``classes_``.
+            Shape (N,), values from ``classes_``; for ``task="multilabel"`` a 0/1 array
+            (N, L) in ``classes_`` order (per-label validation thresholds, else 0.5); for
+            ``task="regression"`` the values (N,).
         """
+        task = getattr(self, "task_", None)
+        if isinstance(task, MultiLabel):
+            thresholds = 0.5 if self.threshold_ is None else np.asarray(self.threshold_)
+            return (self.predict_proba(X) >= thresholds).astype(int)
+        if isinstance(task, Regression):
+            return self.predict_proba(X)[:, 0]
         proba = self.predict_proba(X)
         return self.classes_[decide(proba, self.threshold_)]
 

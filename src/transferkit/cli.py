@@ -83,16 +83,43 @@ def _json_params(text: str | None, method: str) -> dict:
 def _load(path: str, args: argparse.Namespace, labelled: bool = True):
     from .data import load_dataset
 
+    columns = _label_columns(args, path) if labelled else None
     data = load_dataset(
         path,
         labelled=labelled,
         label_column=args.label_column,
         text_column=args.text_column,
         image_column=args.image_column,
+        **({"label_columns": columns} if columns else {}),
     )
     if labelled and data.y is None:
         raise TransferkitError(f"{path} has no labels", "save them beside the inputs (y=...)")
     return data
+
+
+def _label_columns(args: argparse.Namespace, path: str) -> list[str] | None:
+    """``--label-columns`` as a list of names (None when not given); one line when it is
+    combined with ``--label-column``, with a task other than multilabel, or used on data
+    that is not a table."""
+    spec = getattr(args, "label_columns", None)
+    if not spec:
+        return None
+    columns = [c.strip() for c in spec.split(",") if c.strip()]
+    if getattr(args, "task", "multilabel") != "multilabel":
+        raise TransferkitError(f"--label-columns gives one 0/1 column per label of a multi-label "
+                               f"task, not of a {args.task} task", "add --task multilabel, or "
+                               "use --label-column for one label column")
+    if args.label_column != "label":
+        raise TransferkitError("--label-columns and --label-column both name the labels",
+                               "give one of them: one 0/1 column per label, or one column of "
+                               "label sets")
+    if len(columns) < 2:
+        raise TransferkitError(f"--label-columns {spec!r} names {len(columns)} column(s)",
+                               "name at least two 0/1 columns, e.g. --label-columns a,b,c")
+    if Path(path).suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq"):
+        raise TransferkitError(f"--label-columns reads columns of a table; {Path(path).name} is "
+                               "not one", "pass a .csv/.tsv/.parquet table")
+    return columns
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,7 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--backbone", default=None, help="see `transferkit backbones` "
                      "[efficientnet_lite0 for images, minilm for text]")
     fit.add_argument("--out", required=True, help="run directory to write")
-    fit.add_argument("--head", default="logistic", help="logistic | mlp [logistic]")
+    fit.add_argument("--head", default=None,
+                     help="frozen path: logistic | mlp (classification), logistic = ovr-logistic "
+                     "(multilabel: one logistic model per label), ridge (regression) "
+                     "[logistic; ridge for regression]")
     fit.add_argument("--test", help="a separate labelled test set (else a stratified split)")
     fit.add_argument("--test-size", type=float, default=0.2)
     fit.add_argument("--val-size", type=float, default=0.2)
@@ -142,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="multi-task: equal | uncertainty | gradnorm [equal]")
     fit.add_argument("--gradnorm-alpha", type=float, default=1.5,
                      help="multi-task, gradnorm: the asymmetry alpha [1.5]")
+    fit.add_argument("--label-columns",
+                     help="multilabel, tables: one 0/1 column per label, e.g. a,b,c (instead "
+                     "of one --label-column of several labels per row)")
     fit.add_argument("--threshold-metric", default="f1",
                      help="binary: what the threshold maximises on validation: f1 | accuracy | "
                      "balanced_accuracy | youden | cost:K (a missed positive costs K false "
@@ -219,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("data")
     ev.add_argument("--label-sep", default="|",
                     help="multilabel runs: the separator between a row's labels [|]")
+    ev.add_argument("--label-columns",
+                    help="multilabel runs on tables: one 0/1 column per label, e.g. a,b,c")
     ev.add_argument("--json", action="store_true",
                     help="print the metrics as one JSON object {metric: value} (for scripts)")
     _data_options(ev)
@@ -253,8 +288,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     check_out_dir(args.out, CONFIG)  # before the work, so none is lost
     out = Path(args.out)
     ckpt = out.with_name(out.name + ".ckpt")
-    if ((strategy != "linear-probe" or args.task != "classification" or args.tasks)
-            and ckpt.exists()
+    if ((strategy != "linear-probe" or args.tasks) and ckpt.exists()
             and not _is_checkpoint_dir(ckpt)):
         raise TransferkitError(f"{ckpt} exists and does not hold transferkit checkpoints",
                                "move it away or choose another --out (nothing was touched)")
@@ -276,23 +310,28 @@ def cmd_fit(args: argparse.Namespace) -> int:
         return _fit_multitask(args, seeds, strategy, strategy_params, out, ckpt)
     _check_task(args)
     data = _load(args.data, args)
+    if np.ndim(data.y) == 2:  # --label-columns: each label needs a positive to be learnt
+        empty = [c for c, n in zip(data.meta["label_columns"], data.y.sum(axis=0), strict=True)
+                 if n == 0]
+        if empty:
+            raise TransferkitError(f"label column(s) {', '.join(map(repr, empty))} of "
+                                   f"{args.data} hold no 1", "drop them from --label-columns")
     labels = args.task == "classification"  # other targets are not classes to align
     test = align_to(data, _load(args.test, args), labels=labels) if args.test else None
     backbone = _default_backbone(args, data)
     tuning = {}
-    if strategy != "linear-probe" or not labels:  # through the loop: checkpoints beside out
+    if strategy != "linear-probe":  # through the loop: checkpoints beside out
         tuning = {"strategy": strategy, "strategy_params": strategy_params,
                   "epochs": args.epochs, "lr": args.lr,
                   "finetune_params": {"checkpoint_dir": str(ckpt), "resume": args.resume,
                                       "verbose": not args.quiet,
                                       **({"batch_size": args.batch_size}
                                          if args.batch_size and not labels else {})}}
-    if not labels:
-        tuning |= {"task": args.task, "label_sep": args.label_sep}
+    task = {} if labels else {"task": args.task, "label_sep": args.label_sep}
     comparison = compare(
         data,
         backbone=backbone,
-        head=args.head,
+        head=args.head if args.head or not labels else "logistic",
         seeds=seeds,
         test_size=args.test_size,
         val_size=args.val_size,
@@ -304,6 +343,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         engine=args.engine,
         cache=not args.no_cache and not tuning,
         **tuning,
+        **task,
     )
     what = (f"{len(np.unique(data.y))} classes" if labels else
             f"{args.task}, {len(comparison.model.classes_)} labels" if args.task == "multilabel"
@@ -685,11 +725,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _task_metrics(clf: Any, data: Any, args: argparse.Namespace) -> dict[str, Any]:
     """The test metrics of a multi-label or regression run on labelled ``data``."""
-    from .tasks import MultiLabel, Regression, split_label_cells
+    from .tasks import MultiLabel, Regression, label_sets
 
     predictions = clf.predict_proba(data.X)
     if isinstance(clf.task_, MultiLabel):
-        truth = clf.task_.encode(split_label_cells(data.y, args.label_sep), f"{data.name}'s labels")
+        truth = clf.task_.encode(label_sets(data.y, args.label_sep,
+                                            data.meta.get("label_columns")),
+                                 f"{data.name}'s labels")
         thresholds = 0.5 if clf.threshold_ is None else np.asarray(clf.threshold_)
         return clf.task_.metrics(truth, predictions, thresholds)
     return Regression.metrics(Regression.encode_values(data.y, f"{data.name}'s labels"),
@@ -705,12 +747,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     clf = load_run(args.run_dir)
     if getattr(getattr(clf, "task_", None), "name", "") == "multitask":
         return _evaluate_multitask(clf, args)
+    kind = getattr(getattr(clf, "task_", None), "name", "classification")
+    if args.label_columns and kind != "multilabel":
+        raise TransferkitError(f"--label-columns gives the labels of a multi-label run; "
+                               f"{args.run_dir} is a {kind} run", "drop --label-columns")
     data = _load(args.data, args)
     where = ""
     if data.split is not None and (data.split == "test").any():  # root/{train,val,test}/...
         data = data.subset(np.flatnonzero(data.split == "test"))
         where = ", its 'test' split"
-    kind = getattr(getattr(clf, "task_", None), "name", "classification")
     if kind in TASK_METRICS:  # multilabel, regression
         m = _task_metrics(clf, data, args)
         if args.json:

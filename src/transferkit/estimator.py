@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import RegressorMixin
 from sklearn.utils import Tags
 from sklearn.utils.validation import validate_data
 
@@ -22,9 +24,11 @@ from .baselines import RAW_FEATURIZERS
 from .data.dataset import as_inputs, infer_modality
 from .errors import TransferkitError
 from .features import extract_features
-from .finetune import FineTuneClassifier
+from .finetune import FineTuneClassifier, FineTuneRegressor
 from .heads import HEADS
 from .runformat import load_run, register_run_kind, run_config, write_run
+from .settings import estimator_init
+from .tasks import Classification, Regression, task_from_dict
 
 HEAD = "head.safetensors"
 
@@ -44,6 +48,12 @@ class TransferClassifier(HeadClassifier):
     backbone too: the fit is delegated to :class:`transferkit.finetune.FineTuneClassifier`
     with ``strategy_params``, ``epochs``, ``lr`` and any further loop settings in
     ``finetune_params`` (see the README, "Fine-tuning the backbone").
+
+    ``task``: ``"classification"`` (one label per sample), ``"multilabel"`` (label
+    collections or a 0/1 array (N, L); head "logistic" is then one logistic model per label,
+    ``ovr-logistic``, and ``threshold_metric="f1"`` chooses one threshold per label on
+    validation) or ``"regression"`` (see :class:`TransferRegressor`); ``task_params`` its
+    options (e.g. ``{"loss": "huber"}`` for fine-tuned regression).
     """
 
     def __init__(
@@ -63,6 +73,8 @@ class TransferClassifier(HeadClassifier):
         epochs: int = 3,
         lr: float | None = None,
         finetune_params: dict | None = None,
+        task: str = "classification",
+        task_params: dict | None = None,
     ):
         self.backbone = backbone
         self.head = head
@@ -79,21 +91,37 @@ class TransferClassifier(HeadClassifier):
         self.epochs = epochs
         self.lr = lr
         self.finetune_params = finetune_params
+        self.task = task
+        self.task_params = task_params
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> TransferClassifier:
+        """Fit on ``X``/``y`` (targets as ``task`` takes them); model selection on
+        ``X_val``/``y_val`` or a ``validation_fraction`` of ``X``.
+
+        Returns
+        -------
+        TransferClassifier
+            ``self``, fitted.
+        """
         if self.strategy == "linear-probe":
             for stale in ("finetuned_", "backbone_"):  # from an earlier fit or set_params
                 self.__dict__.pop(stale, None)
             return super().fit(X, y, X_val, y_val)
-        ft = FineTuneClassifier(
+        regression = self.task == "regression"
+        ft = (FineTuneRegressor if regression else FineTuneClassifier)(
             backbone=self.backbone, strategy=self.strategy, strategy_params=self.strategy_params,
             epochs=self.epochs, lr=self.lr, validation_fraction=self.validation_fraction,
             threshold_metric=self.threshold_metric, random_state=self.random_state,
             **({"batch_size": self.batch_size} if self.batch_size else {}),
+            **({"task": self.task, "task_params": self.task_params}
+               if self.task != "classification" else {}),
             **(self.finetune_params or {}))
         self.finetuned_ = ft.fit(X, y, X_val, y_val)
-        for attr in ("classes_", "threshold_", "head_", "backbone_", "n_validation_"):
-            setattr(self, attr, getattr(ft, attr))
+        for attr in ("classes_", "threshold_", "head_", "backbone_", "n_validation_", "task_"):
+            if attr == "task_" and isinstance(ft.task_, Classification):
+                self.__dict__.pop("task_", None)
+            elif hasattr(ft, attr):
+                setattr(self, attr, getattr(ft, attr))
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -114,13 +142,16 @@ class TransferClassifier(HeadClassifier):
         self._check_fitted()
         if hasattr(self, "finetuned_"):
             return self.finetuned_.save(path, **extra)
-        config = run_config(self, "transfer", {
-            "backbone": {**self.backbone_.describe(),
-                         "fingerprint": self.backbone_.fingerprint()},
-            "head": {"name": self.head_.name, "config": self.head_.config()},
-            "classes": self.classes_.tolist(),
-            "threshold": self.threshold_})
-        write_run(path, config, {HEAD: self.head_.state()}, extra)
+        fields = {"backbone": {**self.backbone_.describe(),
+                               "fingerprint": self.backbone_.fingerprint()},
+                  "head": {"name": self.head_.name, "config": self.head_.config()}}
+        if hasattr(self, "classes_"):  # a regression has none
+            fields["classes"] = self.classes_.tolist()
+        fields["threshold"] = self.threshold_
+        if getattr(self, "task_", None) is not None:  # multilabel, regression
+            fields["task"] = self.task_.to_dict()
+            fields["chosen"] = self.chosen_
+        write_run(path, run_config(self, "transfer", fields), {HEAD: self.head_.state()}, extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TransferClassifier:
@@ -133,6 +164,30 @@ class TransferClassifier(HeadClassifier):
         if hasattr(self, "finetuned_"):
             return self.finetuned_.transfer_backbone()
         return self.backbone_
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    """``cls.__init__``'s parameters and their defaults, in order."""
+    return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+            if name != "self"}
+
+
+class TransferRegressor(RegressorMixin, TransferClassifier):
+    """Frozen pretrained backbone + a ridge head on its (cached, standardised) features,
+    for a number per sample.
+
+    The targets are standardised as :class:`~transferkit.tasks.Regression` does (training
+    mean and standard deviation); ``head="ridge"`` chooses its alpha on validation (the
+    grid of :class:`~transferkit.heads.ridge.RidgeHead`, by RMSE) and, with ``refit``, is
+    retrained with that alpha on train + validation (``chosen_`` records it). Other
+    parameters as in :class:`TransferClassifier`; a ``strategy`` other than
+    ``linear-probe`` fine-tunes through :class:`~transferkit.finetune.FineTuneRegressor`.
+    ``predict(X)`` -> values ``(N,)``; ``predict_proba(X)`` -> the same as ``(N, 1)``;
+    ``score`` is R².
+    """
+
+    __init__ = estimator_init({**_defaults(TransferClassifier), "head": "ridge",
+                               "threshold_metric": None, "task": "regression"})
 
 
 class FromScratchClassifier(HeadClassifier):
@@ -158,6 +213,13 @@ class FromScratchClassifier(HeadClassifier):
         Retrain on train + validation with what validation chose.
     random_state : int
         Seed of the validation split and the head.
+    task : str
+        ``"classification"``, ``"multilabel"`` (one logistic model per label, per-label
+        thresholds chosen on validation) or ``"regression"`` (see
+        :class:`FromScratchRegressor`): the baseline beside a
+        :class:`TransferClassifier` of the same task.
+    task_params : dict or None
+        Options of the task.
     """
 
     def __init__(
@@ -168,6 +230,8 @@ class FromScratchClassifier(HeadClassifier):
         threshold_metric: str | None = "f1",
         refit: bool = True,
         random_state: int = 0,
+        task: str = "classification",
+        task_params: dict | None = None,
     ):
         self.head = head
         self.head_params = head_params
@@ -175,6 +239,8 @@ class FromScratchClassifier(HeadClassifier):
         self.threshold_metric = threshold_metric
         self.refit = refit
         self.random_state = random_state
+        self.task = task
+        self.task_params = task_params
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -233,6 +299,15 @@ class FromScratchClassifier(HeadClassifier):
         return f"{self.featurizer_.description} + {self.head_.name} head"
 
 
+class FromScratchRegressor(RegressorMixin, FromScratchClassifier):
+    """The regression baseline: a ridge head on raw inputs (pixels, TF-IDF, numeric
+    columns), alpha chosen on validation, standardised targets -- :class:`TransferRegressor`
+    without the backbone. Parameters as in :class:`FromScratchClassifier`."""
+
+    __init__ = estimator_init({**_defaults(FromScratchClassifier), "head": "ridge",
+                               "threshold_metric": None, "task": "regression"})
+
+
 def _column_problem(message: str) -> tuple[str, str]:
     """scikit-learn's message on numeric inputs as one line: (problem, fix)."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
@@ -269,10 +344,12 @@ def _is_numeric(X: Any) -> bool:
 
 @register_run_kind("transfer", HEAD)
 def load_transfer_run(path: Path, config: dict[str, Any]) -> TransferClassifier:
-    """Rebuild the fitted frozen-backbone :class:`TransferClassifier` of a run dir."""
+    """Rebuild the fitted frozen-backbone :class:`TransferClassifier` (or
+    :class:`TransferRegressor`) of a run dir."""
     params = config.get("params", {})
-    clf = TransferClassifier(**{k: v for k, v in params.items()
-                                if k in TransferClassifier().get_params()})
+    task = task_from_dict(config["task"]) if "task" in config else None
+    cls = TransferRegressor if isinstance(task, Regression) else TransferClassifier
+    clf = cls(**{k: v for k, v in params.items() if k in cls().get_params()})
     clf.backbone_ = shared_backbone(config["backbone"]["name"])
     if clf.backbone_.fingerprint() != config["backbone"]["fingerprint"]:
         raise TransferkitError(
@@ -282,6 +359,9 @@ def load_transfer_run(path: Path, config: dict[str, Any]) -> TransferClassifier:
         )
     head_cls = HEADS[config["head"]["name"]]
     clf.head_ = head_cls.from_state(config["head"]["config"], load_tensors(path / HEAD))
-    clf.classes_ = np.asarray(config["classes"])
+    if "classes" in config:
+        clf.classes_ = np.asarray(config["classes"])
     clf.threshold_ = config.get("threshold")
+    if task is not None:
+        clf.task_, clf.chosen_ = task, config.get("chosen", {})
     return clf

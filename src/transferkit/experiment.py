@@ -13,7 +13,12 @@ from .backbones import check_modality
 from .base import label_codes, shared_backbone
 from .data.dataset import Dataset, take
 from .data.split import per_class_subsample, stratified_split
-from .estimator import FromScratchClassifier, TransferClassifier
+from .estimator import (
+    FromScratchClassifier,
+    FromScratchRegressor,
+    TransferClassifier,
+    TransferRegressor,
+)
 from .features import extract_features
 from .metrics import SHOWN, classification_metrics, format_table, mean_sd
 from .results import results_document
@@ -61,7 +66,7 @@ def compare(
     ``regression`` (:func:`compare_task`)."""
     if task != "classification":
         return compare_task(data, task, task_params, backbone, seeds, test_size, val_size,
-                            baseline, test_data, **clf_params)
+                            baseline, test_data, head=head, **clf_params)
     y = np.asarray(data.y)
     frozen = clf_params.get("strategy", "linear-probe") == "linear-probe"
     if frozen and clf_params.get("cache", True):  # one extraction pass, then cache hits
@@ -172,41 +177,45 @@ def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
                  strategy: str = "linear-probe", strategy_params: dict | None = None,
                  epochs: int = 3, lr: float | None = None,
                  finetune_params: dict[str, Any] | None = None, label_sep: str = "|",
-                 **ignored: Any) -> Comparison:
-    """:func:`compare` for a multi-label or regression task: the transfer model trains
-    through the loop (``linear-probe``: the head only, on the frozen backbone; any other
-    strategy fine-tunes), the baseline is the same architecture from a random
-    initialisation (every weight trains); both on identical seeded splits, scored on the
-    test split only.
+                 head: str | None = None, **frozen_params: Any) -> Comparison:
+    """:func:`compare` for a multi-label or regression task, on identical seeded splits,
+    scored on the test split only.
+
+    ``linear-probe`` (the default) is the cached frozen path: one extraction pass over all
+    the data, then per seed a head on the cached features (:class:`TransferClassifier`
+    with ``task="multilabel"``: one logistic model per label; :class:`TransferRegressor`:
+    ridge), its hyperparameters and the per-label thresholds chosen on validation, refit on
+    train + validation; the baseline is the same head on raw inputs (pixels, TF-IDF,
+    numeric columns). Any other strategy trains through the loop, beside the same
+    architecture from a random initialisation (every weight trains).
+    ``frozen_params``: ``batch_size``, ``engine``, ``cache``, ``refit`` of the frozen path
+    (others are ignored).
 
     Returns
     -------
     Comparison
         Rows of the task's metrics (:data:`TASK_METRICS`), mean ± sd over ``seeds``."""
     from .finetune import FineTuneClassifier, FineTuneRegressor
-    from .tasks import Regression, make_task, split_label_cells
+    from .tasks import Regression, label_sets, make_task
 
     def targets(part: Dataset) -> Any:
-        if task == "multilabel":
-            return split_label_cells(part.y, label_sep)
+        if task == "multilabel":  # label cells, or 0/1 label columns (--label-columns)
+            return label_sets(part.y, label_sep, part.meta.get("label_columns"))
         return Regression.encode_values(part.y, f"{part.name}'s labels")
 
     y, y_test_given = targets(data), None if test_data is None else targets(test_data)
     make_task(task, **(task_params or {})).fit(y)  # bad targets: one line before any work
-    strata = (np.array(["|".join(t) for t in y]) if task == "multilabel"
-              else np.zeros(len(y)))  # regression: a random split
+    if strategy == "linear-probe":
+        return _compare_frozen_task(data, task, task_params, y, y_test_given, backbone, seeds,
+                                    test_size, val_size, baseline, test_data, head,
+                                    frozen_params)
     estimator = FineTuneRegressor if task == "regression" else FineTuneClassifier
     tuning = dict(finetune_params or {})
     per_seed: dict[str, list[dict[str, Any]]] = {"transfer": [], "from-scratch": []}
     model, protocol = None, ""
     for seed in seeds:
-        split = stratified_split(strata, 0.0 if test_data is not None else test_size,
-                                 val_size, seed, given=None if test_data else data.split)
-        protocol = split.protocol if test_data is None else (
-            f"test = the given test set ({len(y_test_given)} samples); validation = "
-            f"{val_size:.0%} of the training data (seeded)")
-        if task == "regression":
-            protocol = protocol.replace("stratified", "random")
+        split, protocol = _task_split(y, task, data, test_data, seed, test_size, val_size,
+                                      0 if y_test_given is None else len(y_test_given))
         X_test = test_data.X if test_data is not None else take(data.X, split.test)
         y_test = y_test_given if test_data is not None else _pick(y, split.test)
         common = {"backbone": backbone, "task": task, "task_params": task_params,
@@ -221,14 +230,7 @@ def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
                                                                                      None)
         for name, est in models.items():
             est.fit(take(data.X, split.train), _pick(y, split.train), *val)
-            predictions = est.predict_proba(X_test)
-            if task == "multilabel":
-                thresholds = 0.5 if est.threshold_ is None else np.asarray(est.threshold_)
-                metrics = est.task_.metrics(est.task_.encode(y_test, "the test labels"),
-                                            predictions, thresholds)
-            else:
-                metrics = Regression.metrics(np.asarray(y_test), predictions[:, 0])
-            per_seed[name].append(metrics)
+            per_seed[name].append(_task_scores(est, task, X_test, y_test))
         model = model or models["transfer"]
     if task == "multilabel":
         protocol += f"; per-label thresholds: {model.task_.threshold_rule}"
@@ -243,6 +245,107 @@ def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
     else:
         per_seed.pop("from-scratch")
     return Comparison(rows, per_seed, protocol, model, extra={"task": task}, columns=keys)
+
+
+def _task_split(y: Any, task: str, data: Dataset, test_data: Dataset | None, seed: int,
+                test_size: float, val_size: float, n_test: int) -> tuple[Any, str]:
+    """The seeded split of a multi-label (stratified by label set) or regression (random)
+    task and its protocol."""
+    strata = (np.array(["|".join(t) for t in y]) if task == "multilabel"
+              else np.zeros(len(y)))
+    split = stratified_split(strata, 0.0 if test_data is not None else test_size,
+                             val_size, seed, given=None if test_data else data.split)
+    protocol = split.protocol if test_data is None else (
+        f"test = the given test set ({n_test} samples); validation = "
+        f"{val_size:.0%} of the training data (seeded)")
+    if task == "regression":
+        protocol = protocol.replace("stratified", "random")
+    return split, protocol
+
+
+def _task_scores(est: Any, task: str, X_test: Any, y_test: Any) -> dict[str, Any]:
+    """Test metrics of a fitted multi-label or regression estimator."""
+    from .tasks import Regression
+
+    predictions = est.predict_proba(X_test)
+    if task == "multilabel":
+        thresholds = 0.5 if est.threshold_ is None else np.asarray(est.threshold_)
+        return est.task_.metrics(est.task_.encode(y_test, "the test labels"), predictions,
+                                 thresholds)
+    return Regression.metrics(np.asarray(y_test), predictions[:, 0])
+
+
+def _compare_frozen_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
+                         y: Any, y_test_given: Any, backbone: str, seeds: tuple[int, ...],
+                         test_size: float, val_size: float, baseline: bool,
+                         test_data: Dataset | None, head: str | None,
+                         params: dict[str, Any]) -> Comparison:
+    """:func:`compare_task` on the cached frozen path (see there)."""
+    from .heads import HEADS, head_for_task
+
+    head = head_for_task(head, task)  # one line for a head of another task, before work
+    cache = params.get("cache", True)
+    feature_opts = {"batch_size": params.get("batch_size"),
+                    "engine": params.get("engine", "auto")}
+    if cache:  # one extraction pass over all the data; each seed's fit reads the cache
+        bb = shared_backbone(backbone)
+        check_modality(bb, data.modality)
+        for part in (data, test_data):
+            if part is not None:
+                extract_features(bb, part.X, **feature_opts)
+    transfer_cls, scratch_cls = ((TransferRegressor, FromScratchRegressor)
+                                 if task == "regression" else
+                                 (TransferClassifier, FromScratchClassifier))
+    common = {"head": head, "validation_fraction": val_size, "task": task,
+              "task_params": task_params, "refit": params.get("refit", True),
+              "threshold_metric": "f1" if task == "multilabel" else None}
+    per_seed: dict[str, list[dict[str, Any]]] = {"transfer": [], "from-scratch": []}
+    chosen: dict[str, list[dict[str, Any]]] = {"transfer": [], "from-scratch": []}
+    model, protocol, baseline_desc = None, "", ""
+    for seed in seeds:
+        split, protocol = _task_split(y, task, data, test_data, seed, test_size, val_size,
+                                      0 if y_test_given is None else len(y_test_given))
+        X_test = test_data.X if test_data is not None else take(data.X, split.test)
+        y_test = y_test_given if test_data is not None else _pick(y, split.test)
+        models = {"transfer": transfer_cls(backbone=backbone, random_state=seed, cache=cache,
+                                           **feature_opts, **common)}
+        if baseline:
+            models["from-scratch"] = scratch_cls(random_state=seed, **common)
+        val = (take(data.X, split.val), _pick(y, split.val)) if len(split.val) else (None,
+                                                                                     None)
+        for name, est in models.items():
+            est.fit(take(data.X, split.train), _pick(y, split.train), *val)
+            per_seed[name].append(_task_scores(est, task, X_test, y_test))
+            chosen[name].append(est.chosen_)
+        if model is None:
+            model = models["transfer"]
+            baseline_desc = models["from-scratch"].description if baseline else ""
+    head_cls = HEADS.get(model.head_.name)
+    if val_size <= 0:
+        protocol += "; no validation split: fixed hyperparameters"
+        if task == "multilabel":
+            protocol += " and thresholds 0.5"
+    else:
+        protocol += f"; on validation only: {head_cls.selection_rule}"
+        if task == "multilabel":
+            protocol += f"; per-label thresholds: {model.task_.threshold_rule}"
+        protocol += "; then the head is refit on train + validation"
+        shown = [f"{name} {key}=" + ", ".join(f"{pick[key]:g}" for pick in picks)
+                 for name, picks in chosen.items() if picks for key in picks[0]]
+        protocol += f"; validation chose, per seed: {'; '.join(shown)}"
+    if task == "regression":
+        protocol += "; targets standardised with the training mean and sd"
+    protocol += f"; seeds {list(seeds)}; scores on the test split only"
+    keys = TASK_METRICS[task]
+    label = f"{backbone} + {model.head_.name} head, frozen, cached features"
+    rows = [(f"transfer ({label})", mean_sd(per_seed["transfer"], keys))]
+    if baseline:
+        rows.append((f"from scratch ({baseline_desc})", mean_sd(per_seed["from-scratch"], keys)))
+    else:
+        per_seed.pop("from-scratch")
+        chosen.pop("from-scratch")
+    return Comparison(rows, per_seed, protocol, model,
+                      extra={"task": task, "chosen": chosen}, columns=keys)
 
 
 def _pick(y: Any, idx: np.ndarray) -> Any:

@@ -33,6 +33,8 @@ log = logging.getLogger("transferkit")
 STATS = {"extracted": 0, "cache_hits": 0}
 
 ENGINES = ("auto", "onnx", "torch")
+#: rows copied at a time from a cache shard into the output (bounds the temporary copy)
+LOOKUP_ROWS = 4096
 
 
 def extract_features(
@@ -95,8 +97,11 @@ def extract_features(
     finally:
         STATS["extracted"] += done
         if store is not None and done:
-            try:
-                store.add(keys[todo[:done]], out[todo[:done]])
+            try:  # every item extracted: the output itself, not a copy of its rows
+                if done == len(items):
+                    store.add(keys, out)
+                else:
+                    store.add(keys[todo[:done]], out[todo[:done]])
             except OSError as exc:  # a read-only or full cache must not cost the features
                 warnings.warn(f"could not write the feature cache ({exc}); features are not "
                               "cached -- check TRANSFERKIT_CACHE", stacklevel=2)
@@ -133,9 +138,11 @@ class FeatureCache:
             pos = np.searchsorted(skeys[order], keys)
             pos = np.clip(pos, 0, len(skeys) - 1)
             hit = (~found) & (skeys[order][pos] == keys)
-            if hit.any():
-                out[hit] = feats[order[pos[hit]]]
-                found |= hit
+            rows = np.flatnonzero(hit)
+            for start in range(0, len(rows), LOOKUP_ROWS):  # bounded temporaries
+                sel = rows[start:start + LOOKUP_ROWS]
+                out[sel] = feats[order[pos[sel]]]
+            found |= hit
             if found.all():
                 break
         return found

@@ -292,6 +292,30 @@ def split_label_cells(cells: Any, sep: str = "|") -> list[tuple[str, ...]]:
             for c in cells]
 
 
+def label_sets(y: Any, sep: str = "|", names: Any = None) -> list[tuple[str, ...]]:
+    """Multi-label targets as one sorted tuple of labels per sample: text cells split on
+    ``sep`` (:func:`split_label_cells`), or 0/1 columns ``(N, L)`` named ``names`` (the
+    labels whose column holds 1).
+
+    Parameters
+    ----------
+    y : array-like (N,) of text cells, or int array (N, L) of 0/1
+    sep : str
+        The separator of text cells.
+    names : sequence of L str, or None
+        The label of each column of a 0/1 ``y`` (required for one).
+
+    Returns
+    -------
+    list of tuple of str
+        ``N`` label sets.
+    """
+    if np.ndim(y) == 2:
+        names = [str(n) for n in names]
+        return [tuple(sorted(names[j] for j in np.flatnonzero(row))) for row in np.asarray(y)]
+    return split_label_cells(y, sep)
+
+
 def mean_average_precision(targets: np.ndarray, scores: np.ndarray) -> float:
     """Macro average precision over the labels that have a positive, ``(N, L)`` inputs."""
     present = np.flatnonzero(np.asarray(targets).sum(axis=0) > 0)

@@ -46,7 +46,7 @@ def validate_labels(ds: Dataset) -> None:
     """At least two classes, no missing labels."""
     if len(ds) == 0:
         raise TransferkitError(f"{ds.name} holds no samples", "add data")
-    if ds.y is None:
+    if ds.y is None or np.ndim(ds.y) == 2:  # 0/1 label columns: checked as they are read
         return
     if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in ds.y.tolist()):
         raise TransferkitError(f"{ds.name} has samples without a label", "fill or drop them")
@@ -119,10 +119,15 @@ def load_table(
     feature_columns: list[str] | None = None,
     split_column: str | None = "split",
     labelled: bool = True,
+    label_columns: list[str] | None = None,
     **_: Any,
 ) -> Dataset:
     """A table with a label column and either a text column, an image-path column (paths
-    relative to the table's folder), or numeric feature columns (all numeric by default)."""
+    relative to the table's folder), or numeric feature columns (all numeric by default).
+
+    ``label_columns`` (multi-label): one 0/1 column per label instead of ``label_column``;
+    the labels are then an int array ``(N, L)`` and ``meta["label_columns"]`` names its
+    columns (a missing column or a value other than 0/1 is one line)."""
     import pandas as pd
 
     try:
@@ -136,7 +141,7 @@ def load_table(
         ) from exc
     except Exception as exc:
         raise TransferkitError(f"cannot parse {path}: {exc}", "check the file format") from exc
-    if not labelled and label_column not in df.columns:
+    if label_columns or (not labelled and label_column not in df.columns):
         label_column = None
     if label_column is not None and label_column not in df.columns:
         raise TransferkitError(
@@ -144,11 +149,17 @@ def load_table(
             f"{', '.join(map(str, df.columns[:10]))})",
             "name it with --label-column",
         )
-    y = None if label_column is None else df[label_column].to_numpy()
+    meta: dict[str, Any] = {}
+    if label_columns:
+        y, label_column = _indicator_columns(df, label_columns, path.name), None
+        meta["label_columns"] = [str(c) for c in label_columns]
+    else:
+        y = None if label_column is None else df[label_column].to_numpy()
     split = None
     if split_column and split_column in df.columns:
         split = df[split_column].astype(str).str.lower().to_numpy()
-    rest = df.drop(columns=[c for c in (label_column, split_column) if c in df.columns])
+    dropped = [label_column, split_column, *(label_columns or [])]
+    rest = df.drop(columns=[c for c in dropped if c in df.columns])
     if text_column is None and image_column is None and feature_columns is None:
         text_column, image_column = _guess_columns(rest)
     for col in (text_column, image_column):
@@ -156,11 +167,11 @@ def load_table(
             raise TransferkitError(f"{path.name} has no column '{col}'", "check the column name")
     if image_column is not None:
         X = [str((path.parent / str(p)).resolve()) for p in rest[image_column]]
-        return Dataset(X, y, "image", name=path.stem, split=split)
+        return Dataset(X, y, "image", name=path.stem, split=split, meta=meta)
     if text_column is not None:
         X = rest[text_column].fillna("").astype(str).tolist()
         check_text_sizes(X, f"{path.name}'s column {text_column!r}")
-        return Dataset(X, y, "text", name=path.stem, split=split)
+        return Dataset(X, y, "text", name=path.stem, split=split, meta=meta)
     cols = feature_columns or [c for c in rest.columns if pd.api.types.is_numeric_dtype(rest[c])]
     if feature_columns is None:  # a mostly numeric column is a feature with bad cells, not text
         for c in rest.columns.difference(cols, sort=False):
@@ -177,7 +188,32 @@ def load_table(
         )
     X = rest[cols].to_numpy(dtype=np.float64)
     return Dataset(check_finite(X, path.name), y, "tabular", name=path.stem, split=split,
-                   feature_names=[str(c) for c in cols])
+                   feature_names=[str(c) for c in cols], meta=meta)
+
+
+def _indicator_columns(df: Any, columns: list[str], where: str) -> np.ndarray:
+    """The 0/1 label columns ``columns`` of the table ``df`` as int ``(N, L)``: one line for
+    a missing column or a cell that is not 0 or 1."""
+    import pandas as pd
+
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise TransferkitError(f"{where} has no label column(s) {', '.join(map(repr, missing))} "
+                               f"(columns: {', '.join(map(str, df.columns[:10]))})",
+                               "name existing 0/1 columns in --label-columns")
+    if len(set(columns)) < len(columns):
+        raise TransferkitError("--label-columns names a column twice", "name each label once")
+    out = np.zeros((len(df), len(columns)), dtype=np.int64)
+    for j, c in enumerate(columns):
+        values = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(~np.isin(values, (0.0, 1.0)))
+        if len(bad):
+            cell = str(df[c].iloc[bad[0]])
+            raise TransferkitError(f"{where}: label column '{c}' holds {cell!r} at data row "
+                                   f"{bad[0] + 1} ({len(bad)} cell(s) not 0 or 1)",
+                                   "--label-columns takes 0/1 columns, one per label")
+        out[:, j] = values.astype(np.int64)
+    return out
 
 
 def _guess_columns(df: Any) -> tuple[str | None, str | None]:

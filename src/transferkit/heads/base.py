@@ -1,4 +1,10 @@
-"""The head contract: a classifier on features, saved as safetensors + a JSON config."""
+"""The head contract: a model on features, saved as safetensors + a JSON config.
+
+Classification heads (``task = "classification"``) give class probabilities; heads for the
+other tasks (``multilabel``, ``regression``) give raw outputs (``decision_function``: logits
+per label, or values in the units of the targets they were fitted on) that the estimator's
+task activates. The helpers below standardise feature columns in bounded memory (row
+chunks), with the same values as the whole-array arithmetic."""
 
 from __future__ import annotations
 
@@ -19,6 +25,10 @@ class Head(ABC):
     """
 
     name: str = ""
+    #: the task kind the head serves (its targets and outputs, see the module docstring)
+    task: str = "classification"
+    #: how :meth:`fit` chooses its hyperparameters on validation data, in words
+    selection_rule: str = ""
 
     @abstractmethod
     def fit(
@@ -96,6 +106,66 @@ def val_score(proba: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     acc = float((proba.argmax(1) == y).mean())
     nll = float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None)).mean())
     return acc, -nll
+
+
+#: rows per chunk when standardising: bounds the float64 temporaries (256 x 1280 x 8 B = 2.6 MB)
+CHUNK_ROWS = 256
+
+
+def column_moments(X: Any, rows: int = CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each column of a dense ``X (N, D)``, in float64.
+
+    The values equal ``np.asarray(X, np.float64).mean(0)`` and ``.std(0)`` bit for bit (the
+    sums run over the rows in the same order), but no float64 copy of ``X`` is made: the
+    rows are read ``rows`` at a time.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(mean (D,), std (D,))``.
+    """
+    X = np.asarray(X)
+    n = len(X)
+    total = squares = None
+    for start in range(0, n, rows):  # the running sum is the first row of the next reduce
+        chunk = np.asarray(X[start:start + rows], dtype=np.float64)
+        total = _fold(total, chunk)
+    mean = total / n
+    for start in range(0, n, rows):
+        chunk = np.asarray(X[start:start + rows], dtype=np.float64) - mean
+        np.multiply(chunk, chunk, out=chunk)
+        squares = _fold(squares, chunk)
+    return mean, np.sqrt(squares / n)
+
+
+def _fold(running: np.ndarray | None, chunk: np.ndarray) -> np.ndarray:
+    if running is None:
+        return np.add.reduce(chunk, axis=0)
+    return np.add.reduce(np.concatenate([running[None], chunk]), axis=0)
+
+
+def standardise_rows(X: Any, mean: np.ndarray, scale: np.ndarray,
+                     dtype: type = np.float32, rows: int = CHUNK_ROWS) -> np.ndarray:
+    """``((X - mean) / scale)`` computed in float64 and stored as ``dtype``, ``rows`` rows at
+    a time: the values of the whole-array expression cast to ``dtype``, without its float64
+    temporaries.
+
+    Parameters
+    ----------
+    X : array-like (N, D)
+    mean, scale : numpy.ndarray (D,)
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, D)`` of ``dtype``.
+    """
+    X = np.asarray(X)
+    out = np.empty(X.shape, dtype=dtype)
+    for start in range(0, len(X), rows):
+        out[start:start + rows] = (np.asarray(X[start:start + rows], dtype=np.float64)
+                                   - mean) / scale
+    return out
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from . import register_head
-from .base import Head, single_thread, softmax, val_score
+from .base import Head, column_moments, single_thread, softmax, standardise_rows, val_score
 
 
 @register_head("logistic")
@@ -26,7 +26,7 @@ class LogisticHead(Head):
     def fit(self, X, y, n_classes, X_val=None, y_val=None, seed=0) -> LogisticHead:
         self.sparse_ = hasattr(X, "tocsr")
         self.mean_, self.scale_ = _moments(X)
-        Z = _as_tensor(self._standardise(X))
+        Z = _as_tensor(self._standardise_fit(X))
         yt = torch.as_tensor(y, dtype=torch.long)
         if self.C is not None:
             grid = (self.C,)
@@ -34,7 +34,7 @@ class LogisticHead(Head):
             grid = self.C_GRID
         else:
             grid = (1.0,)  # fixed in advance when no validation data is available
-        Zv = _as_tensor(self._standardise(X_val)) if len(grid) > 1 else None
+        Zv = _as_tensor(self._standardise_fit(X_val)) if len(grid) > 1 else None
         W = torch.zeros(n_classes, Z.shape[1] + 1, dtype=Z.dtype)
         best = None
         for C in grid:  # strongest regularisation first, each warm-started from the last
@@ -52,6 +52,14 @@ class LogisticHead(Head):
         self.coef_, self.intercept_ = W[:, :-1], W[:, -1]
         self.n_classes_ = n_classes
         return self
+
+    def _standardise_fit(self, X):
+        """The training copy of standardised features: float32 (what L-BFGS runs on), made
+        in row chunks -- the values of ``_standardise`` cast to float32, without its float64
+        copy of ``X`` (issue 16: memory of the frozen path)."""
+        if self.sparse_:
+            return self._standardise(X)
+        return standardise_rows(X, self.mean_, self.scale_, np.float32)
 
     def _standardise(self, X):
         if self.sparse_:
@@ -94,9 +102,8 @@ def _moments(X) -> tuple[np.ndarray, np.ndarray]:
 
         scale = MaxAbsScaler().fit(X).scale_
         return np.zeros(X.shape[1]), np.where(scale > 0, scale, 1.0)
-    X = np.asarray(X, dtype=np.float64)
-    std = X.std(axis=0)
-    return X.mean(axis=0), np.where(std > 1e-12, std, 1.0)
+    mean, std = column_moments(X)  # no float64 copy of X; the same values
+    return mean, np.where(std > 1e-12, std, 1.0)
 
 
 def _as_tensor(Z) -> torch.Tensor:
