@@ -36,6 +36,7 @@ class Comparison:
     columns: tuple[str, ...] = SHOWN  # the metrics the table shows
 
     def table(self) -> str:
+        """The rows as a plain-text table, one column per metric in :attr:`columns`."""
         return format_table(self.rows, self.columns)
 
     def to_json(self) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class Task:
 
     @property
     def out_features(self) -> int:
+        """The width of the model's output layer (after :meth:`fit`)."""
         raise NotImplementedError
 
     def encode(self, y: Any, what: str = "the labels") -> np.ndarray:
@@ -105,6 +106,7 @@ class Task:
         return {"classes": self.classes_.tolist()} if hasattr(self, "classes_") else {}
 
     def set_state(self, state: dict[str, Any]) -> Task:
+        """Restore what :meth:`fit` learnt from :meth:`state`'s dict; returns ``self``."""
         if "classes" in state:
             self.classes_ = np.asarray(state["classes"])
         return self

@@ -44,6 +44,7 @@ class BackboneInfo:
         return f"{self.name}:<…>" if self.scheme else self.name
 
     def available(self) -> bool:
+        """Whether every module in :attr:`requires` imports here (no install needed)."""
         return all(_importable(m) for m in self.requires)
 
 
@@ -79,6 +80,13 @@ def register_scheme(info: BackboneInfo) -> Callable:
 
 
 def list_backbones() -> list[BackboneInfo]:
+    """Every registered backbone and scheme (what ``transferkit backbones`` prints).
+
+    Returns
+    -------
+    list of BackboneInfo
+        The named backbones first, then the schemes (``file:``, ``hf:``, ...).
+    """
     return [info for _, info in _NAMED.values()] + [info for _, info in _SCHEMES.values()]
 
 

@@ -76,6 +76,14 @@ class TrainConfig:
     desc: str = ""  # shown before "epoch i/n" on the progress bar and the verbose lines
 
     def check(self) -> None:
+        """Refuse settings out of range in one line.
+
+        Raises
+        ------
+        TransferkitError
+            For non-positive epochs or batch size, a negative or non-finite rate or weight
+            decay, an unknown precision or BatchNorm mode.
+        """
         if self.epochs < 1 or self.batch_size < 1:
             raise TransferkitError(f"epochs={self.epochs}, batch_size={self.batch_size}",
                                    "both must be >= 1")
@@ -105,6 +113,7 @@ class TrainResult:
     wall_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
+        """The result as a JSON-ready dict (history, best epoch, parameter counts, time)."""
         return asdict(self)
 
 

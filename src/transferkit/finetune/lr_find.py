@@ -24,6 +24,7 @@ class LRFindResult:
     min_loss_lr: float
 
     def table(self, rows: int = 12) -> str:
+        """About ``rows`` evenly spaced (lr, smoothed loss) pairs as a plain-text table."""
         idx = np.unique(np.linspace(0, len(self.lrs) - 1, min(rows, len(self.lrs))).astype(int))
         lines = [f"{'lr':>10}  loss"] + [f"{self.lrs[i]:>10.2e}  {self.losses[i]:.4f}"
                                           for i in idx]

@@ -98,6 +98,7 @@ class Strategy:
         return unwrap(module)
 
     def describe(self) -> str:
+        """The strategy and its options in one line, e.g. ``"partial(freeze=2)"``."""
         opts = ", ".join(f"{k}={v}" for k, v in self.options().items())
         return f"{self.name}({opts})" if opts else self.name
 
