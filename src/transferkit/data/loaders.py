@@ -119,10 +119,19 @@ def load_table(
     feature_columns: list[str] | None = None,
     split_column: str | None = "split",
     labelled: bool = True,
+    drop_columns: list[str] | None = None,
+    mixed: bool = False,
     **_: Any,
 ) -> Dataset:
     """A table with a label column and either a text column, an image-path column (paths
-    relative to the table's folder), or numeric feature columns (all numeric by default)."""
+    relative to the table's folder), or numeric feature columns (all numeric by default).
+
+    ``drop_columns`` are removed first (e.g. an ``ID`` column; one that is not there -> one
+    line). ``mixed=True`` (for the tabular backbone, whose column schema encodes numbers,
+    categories and missing cells): every other column is a feature, text-valued ones and
+    empty cells included; ``X`` is then an object array ``(N, n_columns)`` holding the
+    cells as read (ints stay ints, empty cells are NaN) and ``feature_names`` names its
+    columns."""
     import pandas as pd
 
     try:
@@ -136,6 +145,18 @@ def load_table(
         ) from exc
     except Exception as exc:
         raise TransferkitError(f"cannot parse {path}: {exc}", "check the file format") from exc
+    if drop_columns:
+        absent = [c for c in drop_columns if c not in df.columns]
+        if absent:
+            raise TransferkitError(
+                f"{path.name} has no column(s) {', '.join(map(str, absent[:5]))} to drop "
+                f"(columns: {', '.join(map(str, df.columns[:10]))})",
+                "name columns of the table in --drop-columns")
+        if labelled and label_column in drop_columns:
+            raise TransferkitError(f"--drop-columns names the label column '{label_column}'",
+                                   "drop only feature columns (the label is set by "
+                                   "--label-column)")
+        df = df.drop(columns=list(drop_columns))
     if not labelled and label_column not in df.columns:
         label_column = None
     if label_column is not None and label_column not in df.columns:
@@ -149,6 +170,12 @@ def load_table(
     if split_column and split_column in df.columns:
         split = df[split_column].astype(str).str.lower().to_numpy()
     rest = df.drop(columns=[c for c in (label_column, split_column) if c in df.columns])
+    if mixed:
+        if rest.shape[1] == 0:
+            raise TransferkitError(f"{path.name} has no feature columns besides the label",
+                                   "add feature columns to the table")
+        return Dataset(rest.to_numpy(dtype=object), y, "tabular", name=path.stem, split=split,
+                       feature_names=[str(c) for c in rest.columns])
     if text_column is None and image_column is None and feature_columns is None:
         text_column, image_column = _guess_columns(rest)
     for col in (text_column, image_column):
