@@ -187,8 +187,14 @@ def test_feature_tables_keep_their_old_behaviour(tmp_path, capsys):
     pd.DataFrame({"a": rng.normal(size=20), "b": rng.normal(size=20),
                   "label": [0, 1] * 10}).to_csv(tmp_path / "n.csv", index=False)
     assert fit(tmp_path / "n.csv", "--backbone", "minilm", "--out", tmp_path / "o") == 2
-    assert "holds tabular features; no pretrained backbone reads those" in \
-        capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds tabular features; no pretrained backbone reads those" in err
+    assert "--backbone tabular_mlp" in err  # the way to train on a table
+    # the default path still reads only numeric columns and refuses empty cells
+    pd.DataFrame({"a": [1.0, np.nan] * 10, "label": [0, 1] * 10}).to_csv(tmp_path / "m.csv",
+                                                                         index=False)
+    assert fit(tmp_path / "m.csv", "--out", tmp_path / "o") == 2
+    assert "NaN or infinite values in 10 rows" in capsys.readouterr().err
 
 
 def test_mixed_tables_keep_text_and_missing_cells(tables):

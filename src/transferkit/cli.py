@@ -71,10 +71,15 @@ def _default_backbone(args: argparse.Namespace, data, path: str | None = None,
     defaults = {"image": image, "text": "minilm"}
     backbone = args.backbone or defaults.get(data.modality)
     if data.modality not in defaults:  # even a named backbone: none takes features
+        table = args.command == "fit" and str(path or args.data).lower().endswith(
+            (".csv", ".tsv", ".parquet", ".pq"))
         raise TransferkitError(
             f"{path or args.data} holds {data.modality} features; no pretrained backbone reads "
-            "those", "pass image or text data, or use a shallow method (`transferkit adapt "
-            "--method coral|tca|...`) or a scikit-learn model on the features")
+            "those", "pass image or text data, "
+            + ("train an MLP over the table's columns with --backbone tabular_mlp, "
+               if table else "")
+            + "or use a shallow method (`transferkit adapt --method coral|tca|...`) or a "
+            "scikit-learn model on the features")
     return backbone
 
 
