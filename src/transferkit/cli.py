@@ -29,6 +29,18 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-column", default="label", help="table label column [label]")
     p.add_argument("--text-column", help="table column holding text")
     p.add_argument("--image-column", help="table column holding image paths")
+    _drop_option(p)
+
+
+def _drop_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--drop-columns", type=_column_list, default=None,
+                   help="comma-separated table columns to ignore, e.g. an identifier: "
+                   "--drop-columns ID")
+
+
+def _column_list(text: str) -> list[str]:
+    """``--drop-columns a,b`` as ``["a", "b"]``."""
+    return [c.strip() for c in text.split(",") if c.strip()]
 
 
 def _finetune_options(p: argparse.ArgumentParser, default: str = "linear-probe") -> None:
@@ -59,10 +71,15 @@ def _default_backbone(args: argparse.Namespace, data, path: str | None = None,
     defaults = {"image": image, "text": "minilm"}
     backbone = args.backbone or defaults.get(data.modality)
     if data.modality not in defaults:  # even a named backbone: none takes features
+        table = args.command == "fit" and str(path or args.data).lower().endswith(
+            (".csv", ".tsv", ".parquet", ".pq"))
         raise TransferkitError(
             f"{path or args.data} holds {data.modality} features; no pretrained backbone reads "
-            "those", "pass image or text data, or use a shallow method (`transferkit adapt "
-            "--method coral|tca|...`) or a scikit-learn model on the features")
+            "those", "pass image or text data, "
+            + ("train an MLP over the table's columns with --backbone tabular_mlp, "
+               if table else "")
+            + "or use a shallow method (`transferkit adapt --method coral|tca|...`) or a "
+            "scikit-learn model on the features")
     return backbone
 
 
@@ -80,7 +97,9 @@ def _json_params(text: str | None, method: str) -> dict:
     return params
 
 
-def _load(path: str, args: argparse.Namespace, labelled: bool = True):
+def _load(path: str, args: argparse.Namespace, labelled: bool = True, mixed: bool = False):
+    """``path`` as a Dataset; ``mixed``: a table keeps every column, text and empty cells
+    included (for the tabular backbone's column schema)."""
     from .data import load_dataset
 
     columns = _label_columns(args, path) if labelled else None
@@ -91,6 +110,8 @@ def _load(path: str, args: argparse.Namespace, labelled: bool = True):
         text_column=args.text_column,
         image_column=args.image_column,
         **({"label_columns": columns} if columns else {}),
+        drop_columns=getattr(args, "drop_columns", None),
+        **({"mixed": True} if mixed else {}),
     )
     if labelled and data.y is None:
         raise TransferkitError(f"{path} has no labels", "save them beside the inputs (y=...)")
@@ -146,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit = command("fit", help="train transfer (frozen backbone + new head) and baseline")
     fit.add_argument("data", help="folder of class sub-folders, .csv/.tsv/.parquet, .npz, .mat")
     fit.add_argument("--backbone", default=None, help="see `transferkit backbones` "
-                     "[efficientnet_lite0 for images, minilm for text]")
+                     "[efficientnet_lite0 for images, minilm for text]; tables: tabular_mlp "
+                     "(an MLP over the table's columns, beside gradient boosting), or "
+                     "file:RUN of a tabular run to transfer it")
     fit.add_argument("--out", required=True, help="run directory to write")
     fit.add_argument("--head", default=None,
                      help="frozen path: logistic | mlp (classification), logistic = ovr-logistic "
@@ -183,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--engine", default="auto", help="auto | onnx | torch [auto]")
     fit.add_argument("--no-cache", action="store_true", help="don't read/write the feature cache")
     _finetune_options(fit)
-    fit.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs [3]")
+    fit.add_argument("--epochs", type=int, default=None,
+                     help="fine-tuning epochs [3; 30 for the tabular backbone]")
     fit.add_argument("--lr", type=float, help="backbone learning rate [strategy default]")
     fit.add_argument("--resume", action="store_true",
                      help="continue an interrupted fine-tuning from <out>.ckpt")
@@ -246,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--output", "-o", help="CSV to write [stdout]")
     pred.add_argument("--text-column")
     pred.add_argument("--image-column")
+    _drop_option(pred)
 
     ev = command("evaluate", help="metrics of a run dir on labelled data")
     ev.add_argument("run_dir")
@@ -282,6 +307,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .experiment import compare
     from .runformat import CONFIG
 
+    tabular = _tabular_defaults(args)
     strategy, strategy_params = _strategy(args)
     if args.tasks is None:
         args.task = args.task or "classification"
@@ -309,6 +335,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.tasks is not None:  # multi-task: its own experiment
         return _fit_multitask(args, seeds, strategy, strategy_params, out, ckpt)
     _check_task(args)
+    if tabular:
+        return _fit_tabular(args, strategy, strategy_params, seeds, out, ckpt)
     data = _load(args.data, args)
     if np.ndim(data.y) == 2:  # --label-columns: each label needs a positive to be learnt
         empty = [c for c, n in zip(data.meta["label_columns"], data.y.sum(axis=0), strict=True)
@@ -353,6 +381,76 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(comparison.table())
     comparison.model.save(out, metrics=comparison.to_json())
     if tuning and _is_checkpoint_dir(ckpt):  # the run is saved: its checkpoints are done
+        shutil.rmtree(ckpt, ignore_errors=True)
+    print(f"saved run to {out}")
+    return 0
+
+
+def _tabular_defaults(args: argparse.Namespace) -> bool:
+    """Whether ``fit --backbone`` is the tabular MLP (``tabular_mlp`` or ``file:`` of a tabular
+    run); sets the defaults that depend on it: strategy ``finetune`` (a random-init MLP has
+    nothing to probe) and the number of epochs."""
+    from .tabular_compare import TABULAR_EPOCHS, is_tabular_backbone
+
+    tabular = is_tabular_backbone(args.backbone)
+    if tabular:
+        args.default_strategy = "finetune"
+    if args.epochs is None:
+        args.epochs = TABULAR_EPOCHS if tabular else 3
+    return tabular
+
+
+def _fit_tabular(args: argparse.Namespace, strategy: str, strategy_params: dict,
+                 seeds: tuple[int, ...], out: Path, ckpt: Path) -> int:
+    """``transferkit fit TABLE --backbone tabular_mlp|file:SRC_RUN``: the MLP over the
+    table's column schema (new, or transferred) beside the from-scratch MLP and gradient
+    boosting (:func:`transferkit.tabular_compare.compare_tabular`)."""
+    import dataclasses
+    import shutil
+
+    from .adapt import AdaptWarning
+    from .data.dataset import labels_as
+    from .tabular_compare import TABULAR_BACKBONE, TABULAR_BATCH_SIZE, compare_tabular
+
+    if args.backbone == TABULAR_BACKBONE and strategy == "linear-probe":
+        raise TransferkitError(
+            "--strategy linear-probe trains a head on a frozen backbone, but a new tabular_mlp "
+            "has random weights: there is nothing to probe", "use --strategy finetune (the "
+            "default), or transfer a trained one with --backbone file:SRC_RUN")
+    if args.task == "multilabel":
+        raise TransferkitError("the tabular backbone takes --task classification or "
+                               "regression, not multilabel", "use one of those")
+    data = _load(args.data, args, mixed=True)
+    test = _load(args.test, args, mixed=True) if args.test else None
+    if test is not None and args.task == "classification":
+        test = dataclasses.replace(test, y=labels_as(np.unique(data.y), test.y, test.name,
+                                                     data.name))
+    if args.backbone == TABULAR_BACKBONE:  # a new schema reads every column: flag identifiers
+        for j, name in enumerate(data.feature_names or []):
+            column = data.X[:, j]
+            if (name.lower() == "id" or name.lower().endswith(("_id", " id"))) and len(
+                    set(column.tolist())) == len(column):
+                warnings.warn(f"column '{name}' holds a different value in every row (an "
+                              "identifier?): the model reads it as a feature -- drop it with "
+                              f"--drop-columns {name}", AdaptWarning, stacklevel=2)
+    comparison = compare_tabular(
+        data, backbone=args.backbone, seeds=seeds, test_size=args.test_size,
+        val_size=args.val_size, labels_per_class=args.labels_per_class,
+        baseline=not args.no_baseline, test_data=test, task=args.task, strategy=strategy,
+        strategy_params=strategy_params, epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size or TABULAR_BATCH_SIZE,
+        threshold_metric=args.threshold_metric or None,
+        finetune_params={"checkpoint_dir": str(ckpt), "resume": args.resume,
+                         "verbose": not args.quiet},
+        label_column=args.label_column)
+    what = (f"{len(np.unique(data.y))} classes" if args.task == "classification"
+            else "regression")
+    print(f"data: {args.data} ({len(data)} rows, {len(data.feature_names or [])} feature "
+          f"columns, tabular, {what})")
+    print(f"protocol: {comparison.protocol}")
+    print(comparison.table())
+    comparison.model.save(out, metrics=comparison.to_json())
+    if _is_checkpoint_dir(ckpt):  # the run is saved: its checkpoints are done
         shutil.rmtree(ckpt, ignore_errors=True)
     print(f"saved run to {out}")
     return 0
@@ -691,6 +789,20 @@ def _read_inputs(path: str, args: argparse.Namespace, modality: str):
     return lines, lines
 
 
+def _schema_inputs(path: str, args: argparse.Namespace, schema: Any) -> tuple[Any, list[str]]:
+    """Inputs for a tabular model: a table's rows in the model's column schema (columns by
+    name, extra ones ignored, unseen categories 'unknown'), and their row numbers."""
+    from .data import load_dataset
+    from .tabular_compare import table_rows
+
+    if Path(path).suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq"):
+        raise TransferkitError(f"{Path(path).name} is not a table, but the model reads table "
+                               "rows", "pass a .csv/.tsv/.parquet table with its columns")
+    ds = load_dataset(path, labelled=False, label_column=None, mixed=True,
+                      drop_columns=getattr(args, "drop_columns", None))
+    return table_rows(ds, schema, f"the model {args.run_dir}"), [str(i) for i in range(len(ds))]
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from ._io import atomic_path
     from .runformat import load_run
@@ -700,7 +812,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     clf = load_run(args.run_dir)
     if getattr(getattr(clf, "task_", None), "name", "") == "multitask":
         return _predict_multitask(clf, args)
-    X, ids = _read_inputs(args.inputs, args, clf.backbone_.modality)
+    schema = getattr(clf.backbone_, "schema", None)
+    X, ids = (_schema_inputs(args.inputs, args, schema) if schema is not None
+              else _read_inputs(args.inputs, args, clf.backbone_.modality))
     proba = clf.predict_proba(X)
     labels = clf.predict(X)
     kind = getattr(getattr(clf, "task_", None), "name", "classification")
@@ -751,7 +865,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.label_columns and kind != "multilabel":
         raise TransferkitError(f"--label-columns gives the labels of a multi-label run; "
                                f"{args.run_dir} is a {kind} run", "drop --label-columns")
-    data = _load(args.data, args)
+    schema = getattr(getattr(clf, "backbone_", None), "schema", None)
+    data = _load(args.data, args, mixed=schema is not None)
+    if schema is not None:  # a tabular model: the table's rows in its column schema
+        import dataclasses
+
+        from .tabular_compare import table_rows
+
+        data = dataclasses.replace(data, X=table_rows(data, schema, f"the model {args.run_dir}"))
     where = ""
     if data.split is not None and (data.split == "test").any():  # root/{train,val,test}/...
         data = data.subset(np.flatnonzero(data.split == "test"))

@@ -280,6 +280,42 @@ class ColumnSchema:
             floats.append(values)
         return np.column_stack(floats)
 
+    def values_and_codes(self, table: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The columns as they are, split by kind (what a tree model takes: no scaling).
+
+        Parameters
+        ----------
+        table : pandas DataFrame, 2-D array ``(N, n_columns)`` or sequence of 1-D rows
+            As for :meth:`encode`.
+
+        Returns
+        -------
+        values : numpy.ndarray
+            float64 ``(N, n_numeric)``: the numeric columns, unstandardised (NaN = missing).
+        codes : numpy.ndarray
+            int64 ``(N, n_categorical)``: the categorical columns' codes (0 unknown,
+            ``1..K`` the categories, ``K + 1`` missing), in schema order.
+        """
+        cols, arr = self._columns(table)
+        n = len(cols[0])
+        if not self._numeric:
+            values = np.zeros((n, 0), dtype=np.float64)
+        elif arr is not None:
+            values = arr[:, self._numeric].astype(np.float64)
+        else:
+            values = np.column_stack([self._to_float(cols[i], i) for i in self._numeric])
+        return values, self._category_codes(cols, arr)
+
+    @property
+    def categorical(self) -> list[ColumnSpec]:
+        """The categorical columns, in the order of :meth:`values_and_codes`' codes."""
+        return [self.columns[i] for i in self._categorical]
+
+    @property
+    def numeric(self) -> list[ColumnSpec]:
+        """The numeric columns, in the order of :meth:`values_and_codes`' values."""
+        return [self.columns[i] for i in self._numeric]
+
     def output_names(self) -> list[str]:
         """Names of the ``numeric_dim`` columns of ``encode(...)["numeric"]``: numeric
         columns, ``<col>=missing`` indicators, then ``<col>=<category>`` one-hot columns."""

@@ -120,6 +120,8 @@ def load_table(
     split_column: str | None = "split",
     labelled: bool = True,
     label_columns: list[str] | None = None,
+    drop_columns: list[str] | None = None,
+    mixed: bool = False,
     **_: Any,
 ) -> Dataset:
     """A table with a label column and either a text column, an image-path column (paths
@@ -127,7 +129,13 @@ def load_table(
 
     ``label_columns`` (multi-label): one 0/1 column per label instead of ``label_column``;
     the labels are then an int array ``(N, L)`` and ``meta["label_columns"]`` names its
-    columns (a missing column or a value other than 0/1 is one line)."""
+    columns (a missing column or a value other than 0/1 is one line).
+    ``drop_columns`` are removed first (e.g. an ``ID`` column; one that is not there -> one
+    line). ``mixed=True`` (for the tabular backbone, whose column schema encodes numbers,
+    categories and missing cells): every other column is a feature, text-valued ones and
+    empty cells included; ``X`` is then an object array ``(N, n_columns)`` holding the
+    cells as read (ints stay ints, empty cells are NaN) and ``feature_names`` names its
+    columns."""
     import pandas as pd
 
     try:
@@ -141,6 +149,18 @@ def load_table(
         ) from exc
     except Exception as exc:
         raise TransferkitError(f"cannot parse {path}: {exc}", "check the file format") from exc
+    if drop_columns:
+        absent = [c for c in drop_columns if c not in df.columns]
+        if absent:
+            raise TransferkitError(
+                f"{path.name} has no column(s) {', '.join(map(str, absent[:5]))} to drop "
+                f"(columns: {', '.join(map(str, df.columns[:10]))})",
+                "name columns of the table in --drop-columns")
+        if labelled and label_column in drop_columns:
+            raise TransferkitError(f"--drop-columns names the label column '{label_column}'",
+                                   "drop only feature columns (the label is set by "
+                                   "--label-column)")
+        df = df.drop(columns=list(drop_columns))
     if label_columns or (not labelled and label_column not in df.columns):
         label_column = None
     if label_column is not None and label_column not in df.columns:
@@ -160,6 +180,12 @@ def load_table(
         split = df[split_column].astype(str).str.lower().to_numpy()
     dropped = [label_column, split_column, *(label_columns or [])]
     rest = df.drop(columns=[c for c in dropped if c in df.columns])
+    if mixed:
+        if rest.shape[1] == 0:
+            raise TransferkitError(f"{path.name} has no feature columns besides the label",
+                                   "add feature columns to the table")
+        return Dataset(rest.to_numpy(dtype=object), y, "tabular", name=path.stem, split=split,
+                       feature_names=[str(c) for c in rest.columns], meta=meta)
     if text_column is None and image_column is None and feature_columns is None:
         text_column, image_column = _guess_columns(rest)
     for col in (text_column, image_column):
