@@ -473,6 +473,8 @@ class MultiTask(Task):
     weight_lr : float
         GradNorm: the learning rate of the weights' own Adam optimiser.
 
+    Notes
+    -----
     Targets: ``{name: targets}`` with one entry per task. The best epoch minimises the sum
     of the tasks' validation losses (unweighted; regression losses on standardised targets)
     whatever the weighting. :meth:`task_weights` gives the learnt weights."""
@@ -583,6 +585,8 @@ class MultiTask(Task):
         features : torch.Tensor
             The shared features ``(B, D)`` the losses were computed from.
 
+        Notes
+        -----
         The weights' gradient is that of ``sum_i |w_i n_i - mean_j(w_j n_j) r_i^alpha|``
         with ``n_i = ||dL_i / d features||`` and the target ``mean(G) r_i^alpha`` held
         constant; one Adam step, then the weights are kept positive and renormalised to sum

@@ -497,6 +497,8 @@ class TabularMLP(Backbone):
     seed : int
         Seed of the weight initialisation (independent of the global RNG).
 
+    Notes
+    -----
     Layer groups: ``input`` (the embeddings and the first block), then ``block1``, ...
     ``prepare(items)`` takes rows (see the module docstring) and returns
     ``{"numeric": (N, numeric_dim) float32, "categories": (N, n_embedded) int64}``.

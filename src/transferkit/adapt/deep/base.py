@@ -33,7 +33,7 @@ class DomainLoss(nn.Module):
         Width ``D`` of the backbone features.
     n_classes : int
         Number of classes ``C`` (the width of the logits).
-    **options
+    **options : Any
         Method options (subclass keyword arguments), as given by ``method_params``.
 
     Attributes
