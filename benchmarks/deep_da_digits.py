@@ -59,6 +59,7 @@ from transferkit.adapt.deep import (  # noqa: E402
 from transferkit.adapt.deep.select import HOLDOUT  # noqa: E402
 from transferkit.data import normalise_digit_geometry  # noqa: E402
 from transferkit.data.public import load_mnist_csv, load_usps_h5  # noqa: E402
+from transferkit.finetune.callbacks import Monitor  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 METHODS = (SOURCE_ONLY, "cdan", "mcc", "dann", "dan", "deep-coral", "wdgrl")
@@ -80,20 +81,17 @@ class AllRulesDA(DeepDomainAdaptation):
     (``dev``/``iwv`` seeded like the run's own selector, the target-only ones with seed 0);
     never changes which epoch is kept."""
 
-    def _domain_objective(self, model: Any, X_val: Any, codes_val: Any) -> Any:
-        objective = super()._domain_objective(model, X_val, codes_val)
+    def _objective(self, model: Any, X_val: Any, codes_val: Any) -> Any:
+        objective, callbacks = super()._objective(model, X_val, codes_val)
         scorers = {name: epoch_selector(name, X_val, codes_val, self._target,
                                         seed=self.random_state if name in HOLDOUT else 0)
                    for name in EXTRA_SCORES}
-        oracle = objective.monitor
 
-        def monitor(module: Any) -> dict[str, float]:
-            out = oracle(module) if oracle is not None else {}
-            for name, scorer in scorers.items():
-                out[f"score_{name}"] = scorer(module)["selection_score"]
-            return out
+        def scores(module: Any) -> dict[str, float]:
+            return {f"score_{name}": scorer(module)["selection_score"]
+                    for name, scorer in scorers.items()}
 
-        return replace(objective, monitor=monitor)
+        return objective, [*callbacks, Monitor(scores)]
 
 
 def window_mean(scores: np.ndarray) -> np.ndarray:
