@@ -122,6 +122,18 @@ def test_from_scratch_passes_check_estimator_on_numeric_data():
     assert failures(results, FROM_SCRATCH_EXEMPT) == {}
 
 
+def test_from_scratch_regressor_passes_check_estimator_on_numeric_data():
+    """The ridge baseline is a scikit-learn regressor: no predict_proba, y as any
+    array-like (a column (n, 1) with a DataConversionWarning), y=None refused as sklearn
+    words it -- every check passes, none exempt."""
+    from transferkit import FromScratchRegressor
+
+    results = check_estimator(FromScratchRegressor(), on_fail=None, on_skip=None)
+    assert len({r["check_name"] for r in results}) > 40
+    assert failures(results, {}) == {}
+    assert not hasattr(FromScratchRegressor(), "predict_proba")
+
+
 def test_from_scratch_default_is_exempt_only_for_its_tuned_threshold():
     results = check_estimator(FromScratchClassifier(),
                               expected_failed_checks=FROM_SCRATCH_DEFAULT_EXEMPT, on_fail=None,

@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Tags, assert_all_finite
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
@@ -247,6 +248,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 "use threshold_metric='f1' (per-label thresholds) or None (0.5 for all)")
         check_fit_args(X_val, y_val, None)
         head_name = head_for_task(self.head, task.name)  # a wrong head: one line, no work
+        if y is None:
+            raise TransferkitError(f"{type(self).__name__} requires y to be passed, but the "
+                                   "target y is None", "pass one target per input")
+        if isinstance(task, Regression):  # numbers: any array-like, a column (n, 1) too
+            y = column_or_1d(np.asarray(y), warn=True)
+            y_val = None if y_val is None else column_or_1d(np.asarray(y_val), warn=True)
         X = self._check_inputs(X, reset=True)
         X_val = None if X_val is None else self._check_inputs(X_val, reset=False)
         n = X.shape[0] if hasattr(X, "shape") else len(X)
@@ -319,8 +326,20 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         )
         return np.sort(tr), np.sort(va)
 
+    def _outputs(self, X: Any) -> np.ndarray:
+        """The task's activated predictions ``(N, K)``: class or per-label probabilities, or
+        values ``(N, 1)`` in the targets' units."""
+        self._check_fitted()
+        X = self._check_inputs(X, reset=False)
+        features = self._features(X, fitting=False)
+        if getattr(self, "task_", None) is not None:  # multilabel, regression
+            return self._activate(self.head_.decision_function(features))
+        return self.head_.predict_proba(features)
+
+    @available_if(lambda self: gives_probabilities(self))
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities.
+        """Class probabilities (per-label probabilities for ``task="multilabel"``; a
+        regressor has none).
 
         Parameters
         ----------
@@ -332,12 +351,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         numpy.ndarray
             Shape (N, n_classes), columns in ``classes_`` order.
         """
-        self._check_fitted()
-        X = self._check_inputs(X, reset=False)
-        features = self._features(X, fitting=False)
-        if getattr(self, "task_", None) is not None:  # multilabel, regression
-            return self._activate(self.head_.decision_function(features))
-        return self.head_.predict_proba(features)
+        return self._outputs(X)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted classes: the most probable one, or for two classes probability above
@@ -358,10 +372,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         task = getattr(self, "task_", None)
         if isinstance(task, MultiLabel):
             thresholds = 0.5 if self.threshold_ is None else np.asarray(self.threshold_)
-            return (self.predict_proba(X) >= thresholds).astype(int)
+            return (self._outputs(X) >= thresholds).astype(int)
         if isinstance(task, Regression):
-            return self.predict_proba(X)[:, 0]
-        proba = self.predict_proba(X)
+            return self._outputs(X)[:, 0]
+        proba = self._outputs(X)
         return self.classes_[decide(proba, self.threshold_)]
 
     def _check_fitted(self) -> None:
@@ -371,6 +385,33 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             raise NotFitted(
                 f"this {type(self).__name__} is not fitted yet", "call fit(X, y) first"
             )
+
+
+def gives_probabilities(model: Any) -> bool:
+    """Whether ``model`` predicts probabilities (a classifier, or per-label for multi-label),
+    not values (a regressor, which has no ``predict_proba``, as scikit-learn expects)."""
+    return getattr(model, "task", "classification") != "regression"
+
+
+def predictions(model: Any, X: Any) -> np.ndarray:
+    """What ``model`` predicts for ``X`` as a 2-D array: ``predict_proba(X)`` ``(N, K)``
+    where it has one, else its values ``predict(X)`` as ``(N, 1)``.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        A transferkit classifier, multi-label model or regressor.
+    X : inputs
+        In a form the model's ``fit`` took.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, K)`` probabilities, or ``(N, 1)`` values.
+    """
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(X)
+    return np.asarray(model.predict(X), dtype=float).reshape(-1, 1)
 
 
 def label_codes(classes: np.ndarray, y: Any) -> np.ndarray:

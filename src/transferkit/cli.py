@@ -815,7 +815,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     schema = getattr(clf.backbone_, "schema", None)
     X, ids = (_schema_inputs(args.inputs, args, schema) if schema is not None
               else _read_inputs(args.inputs, args, clf.backbone_.modality))
-    proba = clf.predict_proba(X)
+    from .base import predictions
+
+    proba = predictions(clf, X)
     labels = clf.predict(X)
     kind = getattr(getattr(clf, "task_", None), "name", "classification")
     if kind == "regression":  # one value per input
@@ -839,9 +841,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _task_metrics(clf: Any, data: Any, args: argparse.Namespace) -> dict[str, Any]:
     """The test metrics of a multi-label or regression run on labelled ``data``."""
+    from .base import predictions as outputs
     from .tasks import MultiLabel, Regression, label_sets
 
-    predictions = clf.predict_proba(data.X)
+    predictions = outputs(clf, data.X)
     if isinstance(clf.task_, MultiLabel):
         truth = clf.task_.encode(label_sets(data.y, args.label_sep,
                                             data.meta.get("label_columns")),

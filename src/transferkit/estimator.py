@@ -124,10 +124,10 @@ class TransferClassifier(HeadClassifier):
                 setattr(self, attr, getattr(ft, attr))
         return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def _outputs(self, X: Any) -> np.ndarray:
         if hasattr(self, "finetuned_"):
             return self.finetuned_.predict_proba(X)
-        return super().predict_proba(X)
+        return super()._outputs(X)
 
     def _features(self, X: Any, fitting: bool) -> np.ndarray:
         if not hasattr(self, "backbone_"):
@@ -182,8 +182,8 @@ class TransferRegressor(RegressorMixin, TransferClassifier):
     retrained with that alpha on train + validation (``chosen_`` records it). Other
     parameters as in :class:`TransferClassifier`; a ``strategy`` other than
     ``linear-probe`` fine-tunes through :class:`~transferkit.finetune.FineTuneRegressor`.
-    ``predict(X)`` -> values ``(N,)``; ``predict_proba(X)`` -> the same as ``(N, 1)``;
-    ``score`` is R².
+    ``predict(X)`` -> values ``(N,)`` (a regressor has no ``predict_proba``); ``score`` is
+    R².
     """
 
     __init__ = estimator_init({**_defaults(TransferClassifier), "head": "ridge",

@@ -11,6 +11,7 @@ import numpy as np
 
 from .backbones import check_modality
 from .base import label_codes, shared_backbone
+from .base import predictions as outputs
 from .data.dataset import Dataset, take
 from .data.split import per_class_subsample, stratified_split
 from .estimator import (
@@ -268,7 +269,7 @@ def _task_scores(est: Any, task: str, X_test: Any, y_test: Any) -> dict[str, Any
     """Test metrics of a fitted multi-label or regression estimator."""
     from .tasks import Regression
 
-    predictions = est.predict_proba(X_test)
+    predictions = outputs(est, X_test)
     if task == "multilabel":
         thresholds = 0.5 if est.threshold_ is None else np.asarray(est.threshold_)
         return est.task_.metrics(est.task_.encode(y_test, "the test labels"), predictions,
