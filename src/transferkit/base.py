@@ -369,13 +369,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             (N, L) in ``classes_`` order (per-label validation thresholds, else 0.5); for
             ``task="regression"`` the values (N,).
         """
+        self._check_fitted()
         task = getattr(self, "task_", None)
         if isinstance(task, MultiLabel):
             thresholds = 0.5 if self.threshold_ is None else np.asarray(self.threshold_)
-            return (self._outputs(X) >= thresholds).astype(int)
-        if isinstance(task, Regression):
+            return (self.predict_proba(X) >= thresholds).astype(int)
+        if isinstance(task, Regression):  # a regressor has no predict_proba
             return self._outputs(X)[:, 0]
-        proba = self._outputs(X)
+        proba = self.predict_proba(X)
         return self.classes_[decide(proba, self.threshold_)]
 
     def _check_fitted(self) -> None:
