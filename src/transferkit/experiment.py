@@ -147,6 +147,20 @@ def compare(
     return Comparison(rows, per_seed, protocol, model)
 
 
+def loop_rows(label: str, per_seed: dict[str, list[dict[str, Any]]], keys: tuple[str, ...],
+              baseline: bool) -> list[tuple[str, dict[str, Any]]]:
+    """The table rows of a run through the loop: ``transfer (label)`` and, with
+    ``baseline``, the same architecture from a random initialisation, each the mean ± sd of
+    ``keys`` over the seeds; without it the empty baseline entry leaves ``per_seed``."""
+    rows = [(f"transfer ({label})", mean_sd(per_seed["transfer"], keys))]
+    if baseline:
+        rows.append((f"from scratch (same architecture, random init, finetune lr "
+                     f"{SCRATCH_LR:g})", mean_sd(per_seed["from-scratch"], keys)))
+    else:
+        per_seed.pop("from-scratch")
+    return rows
+
+
 BASELINE_CHECKPOINTS = "from-scratch"  # the baseline's checkpoints, inside the run's folder
 SCRATCH_LR = 1e-3  # random weights need a larger rate than fine-tuning pretrained ones
 
@@ -240,12 +254,7 @@ def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
                  f"seeds {list(seeds)}; scores on the test split only")
     keys = TASK_METRICS[task]
     how = "head only, frozen backbone" if strategy == "linear-probe" else f"{strategy}"
-    rows = [(f"transfer ({backbone}, {how})", mean_sd(per_seed["transfer"], keys))]
-    if baseline:
-        rows.append((f"from scratch (same architecture, random init, finetune lr "
-                     f"{SCRATCH_LR:g})", mean_sd(per_seed["from-scratch"], keys)))
-    else:
-        per_seed.pop("from-scratch")
+    rows = loop_rows(f"{backbone}, {how}", per_seed, keys, baseline)
     return Comparison(rows, per_seed, protocol, model, extra={"task": task}, columns=keys)
 
 

@@ -12,8 +12,7 @@ from sklearn import metrics as skm
 
 from .data.dataset import Dataset, take
 from .data.split import stratified_split
-from .experiment import SCRATCH_LR, TASK_METRICS, Comparison, _scratch_tuning
-from .metrics import mean_sd
+from .experiment import SCRATCH_LR, TASK_METRICS, Comparison, _scratch_tuning, loop_rows
 from .tasks import MultiLabel, MultiTask, Regression, split_label_cells
 
 #: the test metrics of each kind of sub-task, in table order
@@ -181,12 +180,8 @@ def compare_multitask(data: Dataset, labels: dict[str, np.ndarray], kinds: dict[
                  f"; seeds {list(seeds)}; scores on the test split only")
     keys = metric_keys(model.task_)
     how = "heads only, frozen backbone" if strategy == "linear-probe" else strategy
-    rows = [(f"transfer ({backbone}, {how})", mean_sd(per_seed["transfer"], keys))]
-    if baseline:
-        rows.append((f"from scratch (same architecture, random init, finetune lr "
-                     f"{SCRATCH_LR:g})", mean_sd(per_seed["from-scratch"], keys)))
-    else:
-        per_seed.pop("from-scratch")
+    rows = loop_rows(f"{backbone}, {how}", per_seed, keys, baseline)
+    if not baseline:
         weights.pop("from-scratch")
     return Comparison(rows, per_seed, protocol, model, columns=keys,
                       extra={"task": "multitask", "tasks": dict(kinds),

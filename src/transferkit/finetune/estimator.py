@@ -126,15 +126,6 @@ class FineTuneClassifier(HeadClassifier):
         self.n_validation_ = 0 if c_va is None else int(len(c_va))
         return self
 
-    def _random_split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Seeded ``validation_fraction`` split of ``n`` samples (no classes to stratify)."""
-        idx = np.arange(n)
-        n_val = int(round(self.validation_fraction * n))
-        if n_val < 2 or n - n_val < 2:
-            return idx, idx[:0]
-        va = np.random.default_rng(self.random_state).permutation(n)[:n_val]
-        return np.setdiff1d(idx, va), np.sort(va)
-
     def predict(self, X: Any) -> np.ndarray:
         """Labels ``(N,)``; for multi-label a 0/1 array ``(N, L)`` in ``classes_`` order
         (per-label validation thresholds, else 0.5); for regression the values ``(N,)``; for
