@@ -264,12 +264,44 @@ def _task_split(y: Any, task: str, data: Dataset, test_data: Dataset | None, see
     task and its protocol."""
     strata = (np.array(["|".join(t) for t in y]) if task == "multilabel"
               else np.zeros(len(y)))
+    return seeded_split(strata, data, test_data, n_test, test_size, val_size, seed,
+                        stratified=task != "regression")
+
+
+def seeded_split(strata: np.ndarray, data: Dataset, test_data: Dataset | None, n_test: int,
+                 test_size: float, val_size: float, seed: int, stratified: bool = True
+                 ) -> tuple[Any, str]:
+    """The seeded train/validation/test split of an experiment and its protocol in words.
+
+    Parameters
+    ----------
+    strata : numpy.ndarray (N,)
+        What the split is stratified on (constant for a random split).
+    data : Dataset
+        The data (its own ``split`` column, when it has one, is used).
+    test_data : Dataset or None
+        A separate test set: then ``data`` splits into train and validation only.
+    n_test : int
+        Size of ``test_data`` (stated in the protocol).
+    test_size, val_size : float
+        Fractions held out for test and validation.
+    seed : int
+        Seed of the split.
+    stratified : bool
+        False: the protocol calls the split random (``strata`` constant).
+
+    Returns
+    -------
+    tuple
+        ``(split, protocol)``: the index split (``train``, ``val``, ``test``) and its
+        description.
+    """
     split = stratified_split(strata, 0.0 if test_data is not None else test_size,
                              val_size, seed, given=None if test_data else data.split)
     protocol = split.protocol if test_data is None else (
         f"test = the given test set ({n_test} samples); validation = "
         f"{val_size:.0%} of the training data (seeded)")
-    if task == "regression":
+    if not stratified:
         protocol = protocol.replace("stratified", "random")
     return split, protocol
 

@@ -11,8 +11,14 @@ import numpy as np
 from sklearn import metrics as skm
 
 from .data.dataset import Dataset, take
-from .data.split import stratified_split
-from .experiment import SCRATCH_LR, TASK_METRICS, Comparison, _scratch_tuning, loop_rows
+from .experiment import (
+    SCRATCH_LR,
+    TASK_METRICS,
+    Comparison,
+    _scratch_tuning,
+    loop_rows,
+    seeded_split,
+)
 from .tasks import MultiLabel, MultiTask, Regression, split_label_cells
 
 #: the test metrics of each kind of sub-task, in table order
@@ -144,11 +150,9 @@ def compare_multitask(data: Dataset, labels: dict[str, np.ndarray], kinds: dict[
     weights: dict[str, list[dict[str, float]]] = {"transfer": [], "from-scratch": []}
     model, protocol = None, ""
     for seed in seeds:
-        split = stratified_split(strata, 0.0 if test_data is not None else test_size,
-                                 val_size, seed, given=None if test_data else data.split)
-        protocol = split.protocol if test_data is None else (
-            f"test = the given test set ({len(test_data)} samples); validation = "
-            f"{val_size:.0%} of the training data (seeded)")
+        split, protocol = seeded_split(strata, data, test_data,
+                                       0 if test_data is None else len(test_data), test_size,
+                                       val_size, seed)
         if not stratify_on:
             protocol = protocol.replace("stratified", "random")
         elif "stratified split" in protocol:

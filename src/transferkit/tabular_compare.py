@@ -34,7 +34,7 @@ from .base import encode_labels, label_codes
 from .data.dataset import Dataset, take
 from .data.split import per_class_subsample, stratified_split
 from .errors import TransferkitError
-from .experiment import SCRATCH_LR, TASK_METRICS, Comparison, _scratch_tuning
+from .experiment import SCRATCH_LR, TASK_METRICS, Comparison, _scratch_tuning, seeded_split
 from .metrics import SHOWN, choose_threshold, classification_metrics, mean_sd
 from .runformat import CONFIG
 
@@ -331,13 +331,9 @@ def compare_tabular(
     per_seed: dict[str, list[dict[str, Any]]] = {first: []}
     model, protocol, gbm_desc = None, "", ""
     for seed in seeds:
-        split = stratified_split(strata, 0.0 if test_data is not None else test_size,
-                                 val_size, seed, given=None if test_data else data.split)
-        protocol = split.protocol if test_data is None else (
-            f"test = the given test set ({len(y_given)} samples); validation = "
-            f"{val_size:.0%} of the training data (seeded)")
-        if task == "regression":
-            protocol = protocol.replace("stratified", "random")
+        split, protocol = seeded_split(strata, data, test_data,
+                                       0 if y_given is None else len(y_given), test_size,
+                                       val_size, seed, stratified=task != "regression")
         train, val = split.train, split.val
         if labels_per_class:
             pool = per_class_subsample(np.concatenate([train, val]), y, labels_per_class, seed)
