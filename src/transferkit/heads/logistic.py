@@ -28,26 +28,18 @@ class LogisticHead(Head):
         self.mean_, self.scale_ = _moments(X)
         Z = _as_tensor(self._standardise_fit(X))
         yt = torch.as_tensor(y, dtype=torch.long)
-        if self.C is not None:
-            grid = (self.C,)
-        elif X_val is not None and len(y_val):
-            grid = self.C_GRID
-        else:
-            grid = (1.0,)  # fixed in advance when no validation data is available
+        grid = c_grid(self.C, self.C_GRID, y_val if X_val is not None else None)
         Zv = _as_tensor(self._standardise_fit(X_val)) if len(grid) > 1 else None
-        W = torch.zeros(n_classes, Z.shape[1] + 1, dtype=Z.dtype)
-        best = None
-        for C in grid:  # strongest regularisation first, each warm-started from the last
-            W = _fit_softmax(Z, yt, W.clone(), C, self.max_iter)
-            if Zv is None:
-                best = (None, C, W)
-                break
+
+        def score(W: torch.Tensor) -> float:
             with torch.no_grad():
                 proba = torch.softmax(_logits(Zv, W), dim=1).double().numpy()
-            score = val_score(proba, y_val)
-            if best is None or score > best[0]:
-                best = (score, C, W)
-        _, self.C_, W = best
+            return val_score(proba, y_val)
+
+        self.C_, W = regularisation_path(
+            grid, lambda W, C: _fit_softmax(Z, yt, W, C, self.max_iter),
+            torch.zeros(n_classes, Z.shape[1] + 1, dtype=Z.dtype), score if Zv is not None
+            else None)
         W = W.double().numpy()
         self.coef_, self.intercept_ = W[:, :-1], W[:, -1]
         self.n_classes_ = n_classes
@@ -94,6 +86,47 @@ class LogisticHead(Head):
         head.sparse_ = False
         head.n_classes_ = head.coef_.shape[0]
         return head
+
+
+def c_grid(C: float | None, grid: tuple[float, ...], y_val: Any) -> tuple[float, ...]:
+    """The inverse regularisation strengths to try: ``C`` when it is fixed, ``grid`` when
+    there are validation targets ``y_val`` to choose with, else ``(1.0,)`` (fixed in
+    advance)."""
+    if C is not None:
+        return (C,)
+    return grid if y_val is not None and len(y_val) else (1.0,)
+
+
+def regularisation_path(grid: tuple[float, ...], fit: Any, W: torch.Tensor,
+                        score: Any = None) -> tuple[float, torch.Tensor]:
+    """Fit along ``grid`` (strongest regularisation first, each fit warm-started from the
+    last) and keep the weights that ``score`` (validation, higher is better) ranks best.
+
+    Parameters
+    ----------
+    grid : tuple of float
+        Inverse regularisation strengths, in order.
+    fit : callable
+        ``fit(W, C) -> W``: the weights fitted with strength ``C`` from the start ``W``.
+    W : torch.Tensor
+        The starting weights (zeros).
+    score : callable or None
+        ``score(W) -> float``; None: the first strength is kept without scoring.
+
+    Returns
+    -------
+    tuple
+        ``(C, W)``: the chosen strength and its weights.
+    """
+    best = None
+    for C in grid:
+        W = fit(W.clone(), C)
+        if score is None:
+            return C, W
+        value = score(W)
+        if best is None or value > best[0]:
+            best = (value, C, W)
+    return best[1], best[2]
 
 
 def _moments(X) -> tuple[np.ndarray, np.ndarray]:

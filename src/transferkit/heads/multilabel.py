@@ -13,7 +13,7 @@ from torch import nn
 from ..tasks import mean_average_precision
 from . import register_head
 from .base import Head, single_thread, standardise_rows
-from .logistic import LogisticHead, _as_tensor, _moments
+from .logistic import LogisticHead, _as_tensor, _moments, c_grid, regularisation_path
 
 
 @register_head("ovr-logistic")
@@ -43,26 +43,18 @@ class OneVsRestLogisticHead(Head):
         self.mean_, self.scale_ = _moments(X)  # sparse: scale only
         Z = _as_tensor(self._standardise(X, np.float32))
         Y = torch.as_tensor(np.asarray(y, dtype=np.float32))
-        if self.C is not None:
-            grid = (self.C,)
-        elif X_val is not None and len(y_val):
-            grid = self.C_GRID
-        else:
-            grid = (1.0,)  # fixed in advance when no validation data is available
+        grid = c_grid(self.C, self.C_GRID, y_val if X_val is not None else None)
         Zv = _as_tensor(self._standardise(X_val, np.float32)) if len(grid) > 1 else None
-        W = torch.zeros(n_classes, Z.shape[1] + 1, dtype=Z.dtype)
-        best = None
-        for C in grid:  # strongest regularisation first, each warm-started from the last
-            W = _fit_sigmoid(Z, Y, W.clone(), C, self.max_iter)
-            if Zv is None:
-                best = (None, C, W)
-                break
+
+        def score(W: torch.Tensor) -> float:
             with torch.no_grad():
                 p = torch.sigmoid(Zv @ W[:, :-1].T + W[:, -1]).double().numpy()
-            score = _val_score(np.asarray(y_val), p)
-            if best is None or score > best[0]:
-                best = (score, C, W)
-        _, self.C_, W = best
+            return _val_score(np.asarray(y_val), p)
+
+        self.C_, W = regularisation_path(
+            grid, lambda W, C: _fit_sigmoid(Z, Y, W, C, self.max_iter),
+            torch.zeros(n_classes, Z.shape[1] + 1, dtype=Z.dtype), score if Zv is not None
+            else None)
         W = W.double().numpy()
         self.coef_, self.intercept_ = W[:, :-1], W[:, -1]
         return self
