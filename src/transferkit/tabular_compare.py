@@ -106,13 +106,7 @@ def table_rows(data: Dataset, schema: ColumnSchema, what: str = "the source mode
         ``(N, n_schema_columns)``: float64 when every schema column holds numbers, else object.
     """
     names = data.feature_names or [str(i) for i in range(np.shape(data.X)[1])]
-    missing = [n for n in schema.names if n not in names]
-    if missing:
-        raise TransferkitError(
-            f"{data.name} lacks column(s) {', '.join(missing[:5])}"
-            f"{' ...' if len(missing) > 5 else ''} that {what} was trained on",
-            f"give it every feature column of the source table ({', '.join(schema.names[:8])}"
-            f"{' ...' if len(schema.names) > 8 else ''}); extra columns are ignored")
+    schema.check_columns(names, data.name, f"that {what} was trained on")
     return schema.rows(pd.DataFrame(np.asarray(data.X, dtype=object), columns=names))
 
 

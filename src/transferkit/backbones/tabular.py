@@ -259,7 +259,7 @@ class ColumnSchema:
             ``(N, n_columns)``; its rows (``rows[i]``) are what the training loop batches.
         """
         if isinstance(table, pd.DataFrame):
-            self._check_columns(table.columns)
+            self.check_columns(table.columns)
             cols = [table[n].to_numpy() for n in self.names]
         else:
             arr = np.asarray(table)
@@ -364,16 +364,34 @@ class ColumnSchema:
         return (f"ColumnSchema({len(self.columns)} columns: {kinds.count('n')} numeric, "
                 f"{kinds.count('o')} one-hot, {kinds.count('e')} embedded)")
 
-    # ------------------------------------------------------------------ internals
-    def _check_columns(self, present: Any) -> None:
+    def check_columns(self, present: Any, table: str = "the table",
+                      trained: str = "of the schema it was trained on") -> None:
+        """Refuse, in one line, a table that lacks any of the schema's columns.
+
+        Parameters
+        ----------
+        present : iterable of str
+            The table's column names.
+        table : str
+            The table, as the error names it.
+        trained : str
+            What the columns belong to, as the error ends its problem.
+
+        Raises
+        ------
+        TransferkitError
+            Naming the missing columns (extra columns are no error).
+        """
         have = set(present)
         missing = [n for n in self.names if n not in have]
         if missing:
             raise TransferkitError(
-                f"the table lacks column(s) {', '.join(missing[:5])}"
-                f"{' ...' if len(missing) > 5 else ''} of the schema it was trained on",
+                f"{table} lacks column(s) {', '.join(missing[:5])}"
+                f"{' ...' if len(missing) > 5 else ''} {trained}",
                 f"give it every column of the source table ({_some(self.names)}); extra "
                 "columns are ignored")
+
+    # ------------------------------------------------------------------ internals
 
     def _check_width(self, arr: np.ndarray) -> None:
         if arr.ndim != 2 or arr.shape[1] != len(self.names):
@@ -389,7 +407,7 @@ class ColumnSchema:
         """One 1-D array per schema column, plus the whole input as a float array
         ``(N, n_columns)`` when it is one (the fast path), else None."""
         if isinstance(table, pd.DataFrame):
-            self._check_columns(table.columns)
+            self.check_columns(table.columns)
             return [table[n].to_numpy() for n in self.names], None
         if not isinstance(table, np.ndarray):
             table = _stack_rows(table, self.names)

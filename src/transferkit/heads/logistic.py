@@ -13,15 +13,53 @@ from . import register_head
 from .base import Head, column_moments, single_thread, softmax, standardise_rows, val_score
 
 
-@register_head("logistic")
-class LogisticHead(Head):
-    """``softmax(((X - mean) / scale) @ W.T + b)``. Sparse input is scaled, not centred."""
+class LinearHead(Head):
+    """What the logistic heads share: a linear model ``(W, b)`` on standardised features
+    (``mean_``, ``scale_``; sparse input is scaled, not centred), its inverse L2 strength
+    ``C`` fixed or (None) chosen from :attr:`C_GRID` on validation, and how it is saved.
+
+    Parameters
+    ----------
+    C : float or None
+        Inverse L2 strength; None: chosen on validation.
+    max_iter : int
+        L-BFGS iterations per fit.
+    """
 
     C_GRID = (0.01, 0.1, 1.0, 10.0)
 
     def __init__(self, C: float | None = None, max_iter: int = 300):
         self.C = C
         self.max_iter = max_iter
+
+    def chosen_params(self) -> dict[str, Any]:
+        return {"C": self.C_}
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"coef": torch.from_numpy(self.coef_),
+                "intercept": torch.from_numpy(self.intercept_),
+                "mean": torch.from_numpy(np.asarray(self.mean_, dtype=np.float64)),
+                "scale": torch.from_numpy(np.asarray(self.scale_, dtype=np.float64))}
+
+    def config(self) -> dict[str, Any]:
+        return {"C": self.C, "C_chosen": self.C_, "max_iter": self.max_iter,
+                "sparse": self.sparse_}
+
+    @classmethod
+    def from_state(cls, config, state) -> LinearHead:
+        head = cls(C=config.get("C"), max_iter=config.get("max_iter", 300))
+        head.coef_ = state["coef"].numpy()
+        head.intercept_ = state["intercept"].numpy()
+        head.mean_ = state["mean"].numpy()
+        head.scale_ = state["scale"].numpy()
+        head.C_ = config.get("C_chosen")
+        head.sparse_ = bool(config.get("sparse", False))
+        return head
+
+
+@register_head("logistic")
+class LogisticHead(LinearHead):
+    """``softmax(((X - mean) / scale) @ W.T + b)``. Sparse input is scaled, not centred."""
 
     def fit(self, X, y, n_classes, X_val=None, y_val=None, seed=0) -> LogisticHead:
         self.sparse_ = hasattr(X, "tocsr")
@@ -61,29 +99,9 @@ class LogisticHead(Head):
     def predict_proba(self, X) -> np.ndarray:
         return softmax(np.asarray(self._standardise(X) @ self.coef_.T) + self.intercept_)
 
-    def chosen_params(self) -> dict[str, Any]:
-        return {"C": self.C_}
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {
-            "coef": torch.from_numpy(self.coef_),
-            "intercept": torch.from_numpy(self.intercept_),
-            "mean": torch.from_numpy(self.mean_),
-            "scale": torch.from_numpy(self.scale_),
-        }
-
-    def config(self) -> dict[str, Any]:
-        return {"C": self.C, "C_chosen": self.C_, "max_iter": self.max_iter}
-
     @classmethod
     def from_state(cls, config, state) -> LogisticHead:
-        head = cls(C=config.get("C"), max_iter=config.get("max_iter", 300))
-        head.coef_ = state["coef"].numpy()
-        head.intercept_ = state["intercept"].numpy()
-        head.mean_ = state["mean"].numpy()
-        head.scale_ = state["scale"].numpy()
-        head.C_ = config.get("C_chosen")
-        head.sparse_ = False
+        head = super().from_state(config, state)
         head.n_classes_ = head.coef_.shape[0]
         return head
 

@@ -4,20 +4,18 @@ mAP (macro average precision; log loss breaks ties)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
 
 from ..tasks import mean_average_precision
 from . import register_head
-from .base import Head, single_thread, standardise_rows
-from .logistic import LogisticHead, _as_tensor, _moments, c_grid, regularisation_path
+from .base import single_thread, standardise_rows
+from .logistic import LinearHead, _as_tensor, _moments, c_grid, regularisation_path
 
 
 @register_head("ovr-logistic")
-class OneVsRestLogisticHead(Head):
+class OneVsRestLogisticHead(LinearHead):
     """``sigmoid(((X - mean) / scale) @ W.T + b)``, one row of ``W`` per label.
 
     Each label's model minimises its mean binary cross-entropy + ``||w||^2 / (2 C n)``
@@ -30,13 +28,8 @@ class OneVsRestLogisticHead(Head):
     gives the logits ``(N, L)``, :meth:`predict_proba` their sigmoid."""
 
     task = "multilabel"
-    C_GRID = LogisticHead.C_GRID
     selection_rule = ("one L2 strength C for all labels, the value of "
-                      f"{list(C_GRID)} with the best validation mAP (then log loss)")
-
-    def __init__(self, C: float | None = None, max_iter: int = 300):
-        self.C = C
-        self.max_iter = max_iter
+                      f"{list(LinearHead.C_GRID)} with the best validation mAP (then log loss)")
 
     def fit(self, X, y, n_classes, X_val=None, y_val=None, seed=0) -> OneVsRestLogisticHead:
         self.sparse_ = hasattr(X, "tocsr")
@@ -72,30 +65,6 @@ class OneVsRestLogisticHead(Head):
         """Per-label probabilities ``(N, L)`` (independent sigmoids, rows need not sum to
         one)."""
         return 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-
-    def chosen_params(self) -> dict[str, Any]:
-        return {"C": self.C_}
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {"coef": torch.from_numpy(self.coef_),
-                "intercept": torch.from_numpy(self.intercept_),
-                "mean": torch.from_numpy(np.asarray(self.mean_, dtype=np.float64)),
-                "scale": torch.from_numpy(np.asarray(self.scale_, dtype=np.float64))}
-
-    def config(self) -> dict[str, Any]:
-        return {"C": self.C, "C_chosen": self.C_, "max_iter": self.max_iter,
-                "sparse": self.sparse_}
-
-    @classmethod
-    def from_state(cls, config, state) -> OneVsRestLogisticHead:
-        head = cls(C=config.get("C"), max_iter=config.get("max_iter", 300))
-        head.coef_ = state["coef"].numpy()
-        head.intercept_ = state["intercept"].numpy()
-        head.mean_ = state["mean"].numpy()
-        head.scale_ = state["scale"].numpy()
-        head.C_ = config.get("C_chosen")
-        head.sparse_ = bool(config.get("sparse", False))
-        return head
 
 
 def _val_score(Y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
