@@ -263,6 +263,63 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--out", help="run directory to write the adapted model to")
     _data_options(ad)
 
+    pre = command("pretrain", help="pretrain your own source model on a source dataset: "
+                  "supervised on its labels, or self-supervised on inputs alone")
+    pre.add_argument("data", help="source data: labelled (any format fit reads) or, with "
+                     "--self-supervised, unlabelled (an image folder at any depth, arrays, a "
+                     "table)")
+    pre.add_argument("--arch", default=None,
+                     help="lenet (small grey images) | resnet_small (32x32 RGB) | tabular_mlp "
+                     "(tables) | any backbone of `transferkit backbones`, whose weights then "
+                     "initialise it | file:RUN [lenet for images, minilm for texts, "
+                     "tabular_mlp for tables]")
+    pre.add_argument("--out", required=True, help="run directory to write (then transfer "
+                     "it with --backbone file:OUT)")
+    pre.add_argument("--self-supervised", default=None, metavar="METHOD",
+                     help="simclr | vicreg: learn from the inputs alone (labels unused); the "
+                     "projection head is dropped when saved")
+    pre.add_argument("--params", help="self-supervised: the method's options as JSON, e.g. "
+                     "'{\"temperature\": 0.2}'")
+    pre.add_argument("--monitor", help="self-supervised: a small labelled set whose k-NN "
+                     "accuracy on the features is shown after each epoch (never used to "
+                     "select)")
+    pre.add_argument("--epochs", type=int, default=10, help="[10]")
+    pre.add_argument("--lr", type=float, default=1e-3, help="learning rate of every weight "
+                     "[1e-3]")
+    pre.add_argument("--batch-size", type=int, help="[64; 256 self-supervised]")
+    pre.add_argument("--val-size", type=float, default=0.1,
+                     help="supervised: share of the source held out to choose the epoch [0.1]")
+    pre.add_argument("--seed", type=int, default=0)
+    _data_options(pre)
+
+    rk = command("rank", help="rank candidate models (or source datasets) for a target "
+                 "before training: LogME, H-score, NCE, LEEP; MMD, proxy A-distance")
+    rk.add_argument("data", help="the labelled target data")
+    rk.add_argument("--candidates", type=_column_list,
+                    help="comma-separated backbones to score, e.g. efficientnet_lite0,"
+                    "file:runs/mnist_src,hf:<folder>")
+    rk.add_argument("--sources", type=_column_list,
+                    help="comma-separated labelled source datasets to order by their distance "
+                    "to the target (on --backbone features)")
+    rk.add_argument("--backbone", default=None,
+                    help="--sources: the fixed backbone whose features are compared [images: "
+                    "efficientnet_lite0; text: minilm; feature arrays: used as they are]")
+    rk.add_argument("--score", default="logme", help="the score that orders candidates [logme]")
+    rk.add_argument("--fit-top", type=int, default=None, metavar="N",
+                    help="fine-tune the N best candidates with a fixed budget and print the "
+                    "predicted vs the actual order")
+    rk.add_argument("--epochs", type=int, default=3, help="--fit-top budget: epochs [3]")
+    rk.add_argument("--lr", type=float, help="--fit-top budget: learning rate [strategy's]")
+    rk.add_argument("--seeds", default="0", help="--fit-top: comma-separated seeds [0]")
+    rk.add_argument("--test-size", type=float, default=0.2,
+                    help="held out for --fit-top, never scored [0.2]")
+    rk.add_argument("--labels-per-class", type=int, help="score at most N labels per class")
+    rk.add_argument("--seed", type=int, default=0, help="seed of the split [0]")
+    rk.add_argument("--zscore", action="store_true",
+                    help="--sources on feature arrays: standardise each domain separately")
+    rk.add_argument("--out", help="a folder to write the ranking to (ranking.json)")
+    _data_options(rk)
+
     pred = command("predict", help="write predictions (label + probabilities) to CSV")
     pred.add_argument("run_dir")
     pred.add_argument("inputs", help="image file/folder, text file (one per line), a table, "
@@ -318,13 +375,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             and not _is_checkpoint_dir(ckpt)):
         raise TransferkitError(f"{ckpt} exists and does not hold transferkit checkpoints",
                                "move it away or choose another --out (nothing was touched)")
-    try:
-        seeds = tuple(int(s) for s in str(args.seeds).split(",") if s.strip())
-    except ValueError as exc:
-        raise TransferkitError(f"--seeds {args.seeds!r} is not a list of integers",
-                               "write e.g. --seeds 0,1,2") from exc
-    if not seeds:
-        raise TransferkitError("--seeds names no seed", "write e.g. --seeds 0,1,2")
+    seeds = _seed_list(args.seeds)
     if not (0 < args.test_size < 1 or (args.test and args.test_size == 0)):
         raise TransferkitError(f"--test-size must be in (0, 1), got {args.test_size}",
                                "use e.g. --test-size 0.2 (or give --test)")
@@ -1017,6 +1068,183 @@ def _evaluate_multitask(clf: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from ._io import check_out_dir
+    from .pretrain import (SELF_SUPERVISED_BATCH, SUPERVISED_BATCH, SelfSupervisedPretrainer,
+                           pretrain_supervised, source_architecture)
+    from .runformat import CONFIG
+
+    check_out_dir(args.out, CONFIG)  # before the work, so none is lost
+    if args.epochs < 1:
+        raise TransferkitError(f"--epochs must be >= 1, got {args.epochs}", "use e.g. --epochs 10")
+    if not 0 <= args.val_size < 1:
+        raise TransferkitError(f"--val-size must be in [0, 1), got {args.val_size}",
+                               "use e.g. --val-size 0.1")
+    method = args.self_supervised
+    if method is None and (args.params or args.monitor):
+        raise TransferkitError("--params and --monitor belong to a self-supervised pretrain",
+                               "add --self-supervised simclr, or drop them")
+    tabular = args.arch == "tabular_mlp" or (args.arch is None and str(args.data).lower()
+                                            .endswith((".csv", ".tsv", ".parquet", ".pq")))
+    if method is None:
+        data = _load(args.data, args, mixed=tabular)
+        source = pretrain_supervised(
+            data, args.arch, epochs=args.epochs, lr=args.lr,
+            batch_size=args.batch_size or SUPERVISED_BATCH, validation_fraction=args.val_size,
+            random_state=args.seed, verbose=not args.quiet)
+        classes = len(source.classes_)
+        print(f"source: {args.data} ({len(data)} samples, {data.modality}, {classes} classes)")
+        best = source.result_.history[source.result_.best_epoch] if source.n_validation_ else {}
+        print(f"protocol: {source.backbone_.name}, every weight trained, lr {args.lr:g}, "
+              f"{args.epochs} epochs, batch {args.batch_size or SUPERVISED_BATCH}, seed "
+              f"{args.seed}; " + (f"the epoch chosen on a stratified {args.val_size:.0%} "
+                                  "validation split of the source" if best else "the last epoch"))
+        if best:
+            print(f"source validation accuracy: {best['val_accuracy']:.4f} (epoch "
+                  f"{source.result_.best_epoch + 1})")
+        source.save(args.out, pretrain={"data": str(args.data), "supervised": True})
+    else:
+        from .finetune.selfsup import SELF_SUPERVISED
+
+        SELF_SUPERVISED.get(method)  # an unknown method: one line before any data is read
+        params = _json_params(args.params, method)
+        data = _load(args.data, args, labelled=False, mixed=tabular)
+        monitor = _load(args.monitor, args) if args.monitor else None
+        backbone = source_architecture(args.arch, data)
+        source = SelfSupervisedPretrainer(
+            backbone, method=method, method_params=params, epochs=args.epochs, lr=args.lr,
+            batch_size=args.batch_size or SELF_SUPERVISED_BATCH, random_state=args.seed,
+            verbose=not args.quiet)
+        source.fit(data.X, X_monitor=None if monitor is None else monitor.X,
+                   y_monitor=None if monitor is None else monitor.y)
+        print(f"source: {args.data} ({len(data)} samples, {data.modality}, no labels used)")
+        print(f"protocol: {backbone.name}, {method} {params or ''}, lr {args.lr:g}, "
+              f"{args.epochs} epochs, batch {args.batch_size or SELF_SUPERVISED_BATCH}, seed "
+              f"{args.seed}; the last epoch is kept (nothing is selected)")
+        last = source.result_.history[-1]
+        if "knn_accuracy" in last:
+            print(f"k-NN accuracy on {args.monitor} (monitor only): {last['knn_accuracy']:.4f}")
+        source.save(args.out, pretrain={"data": str(args.data), "supervised": False})
+    print(f"saved source model to {args.out}; transfer it with: transferkit fit TARGET "
+          f"--backbone file:{args.out} --strategy finetune")
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    import time
+
+    from ._io import atomic_dir, write_json
+
+    if bool(args.candidates) == bool(args.sources):
+        raise TransferkitError("rank needs either --candidates (models) or --sources (data)",
+                               "give one of them, e.g. --candidates efficientnet_lite0,lenet")
+    if args.out and Path(args.out).exists() and not (Path(args.out) / "ranking.json").is_file():
+        raise TransferkitError(f"{args.out} exists and holds no ranking",
+                               "choose another --out (nothing was touched)")
+    if args.sources:
+        result = _rank_sources(args)
+    else:
+        from .ranking.candidates import check_fit_top, fit_top, rank_candidates
+        from .ranking.scores import SCORES
+
+        SCORES.get(args.score)
+        if args.fit_top is not None:
+            check_fit_top(args.fit_top, len(args.candidates))
+            seeds = _seed_list(args.seeds)
+        if not 0 <= args.test_size < 1:
+            raise TransferkitError(f"--test-size must be in [0, 1), got {args.test_size}",
+                                   "use e.g. --test-size 0.2")
+        data = _load(args.data, args)
+        t0 = time.perf_counter()
+        ranking = rank_candidates(data, args.candidates, test_size=args.test_size,
+                                  seed=args.seed, labels_per_class=args.labels_per_class)
+        rank_s = time.perf_counter() - t0
+        if args.fit_top:
+            fit_top(ranking, data, args.fit_top, score=args.score, seeds=seeds,
+                    epochs=args.epochs, lr=args.lr, verbose=not args.quiet)
+        print(f"target: {args.data} ({len(data)} samples, {data.modality}, "
+              f"{len(np.unique(data.y))} classes)")
+        print(f"protocol: {ranking.protocol}")
+        print(ranking.table(args.score))
+        print(f"ranking {len(args.candidates)} candidates took {rank_s:.1f} s")
+        if ranking.actual:
+            from scipy.stats import kendalltau
+
+            fitted = [n for n in ranking.order(args.score) if n in ranking.actual]
+            actual = sorted(fitted, key=lambda n: -ranking.actual[n]["accuracy"])
+            per_fit = np.mean([ranking.actual[n]["seconds"] for n in fitted]) / len(seeds)
+            print(f"predicted order ({args.score}): {', '.join(fitted)}")
+            print(f"actual order (test accuracy, {args.epochs} epochs finetune, seeds "
+                  f"{seeds}): {', '.join(actual)}")
+            if len(fitted) > 1:
+                tau = kendalltau([-i for i in range(len(fitted))],
+                                 [ranking.actual[n]["accuracy"] for n in fitted]).statistic
+                print(f"Kendall tau between them: {tau:.3f}")
+            print(f"one fine-tuning took {per_fit:.1f} s on average; ranking all "
+                  f"{len(args.candidates)} took {rank_s:.1f} s")
+        result = ranking.to_json() | {"data": str(args.data), "rank_seconds": rank_s}
+    if args.out:
+        with atomic_dir(args.out, only_replace_if="ranking.json") as stage:
+            write_json(stage / "ranking.json", result)
+        print(f"saved ranking to {args.out}")
+    return 0
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``--seeds 0,1,2`` as integers (one line on anything else)."""
+    try:
+        seeds = tuple(int(s) for s in str(text).split(",") if s.strip())
+    except ValueError as exc:
+        raise TransferkitError(f"--seeds {text!r} is not a list of integers",
+                               "write e.g. --seeds 0,1,2") from exc
+    if not seeds:
+        raise TransferkitError("--seeds names no seed", "write e.g. --seeds 0,1,2")
+    return seeds
+
+
+def _rank_sources(args: argparse.Namespace) -> dict[str, Any]:
+    """``rank TARGET --sources S1,S2``: each source's distance to the target on one fixed
+    backbone's features (feature arrays as they are)."""
+    from .adapt.datasets import zscore
+    from .backbones import check_modality, load_backbone
+    from .features import extract_features
+    from .ranking.sources import rank_sources
+
+    if len(args.sources) < 2:
+        raise TransferkitError("--sources names one dataset: there is nothing to order",
+                               "name two or more, e.g. --sources a.mat,b.mat")
+    target = _load(args.data, args, labelled=False)
+    try:  # the target's labels, when it has them, feed the source-head score
+        target_y = _load(args.data, args).y
+    except TransferkitError:
+        target_y = None
+    sources = {name: _load(name, args) for name in args.sources}
+    backbone = None
+    if target.modality in ("image", "text"):
+        backbone = load_backbone(_default_backbone(args, target))
+    for name, data in sources.items():
+        if data.modality != target.modality:
+            raise TransferkitError(f"source {name} holds {data.modality} data; the target "
+                                   f"holds {target.modality}", "rank sources of the "
+                                   "target's kind")
+
+    def features(data) -> np.ndarray:
+        if backbone is None:
+            X = np.asarray(data.X, dtype=np.float64)
+        else:
+            check_modality(backbone, data.modality)
+            X = extract_features(backbone, data.X).astype(np.float64)
+        return zscore(X) if args.zscore else X
+
+    rows = rank_sources({name: (features(d), np.asarray(d.y)) for name, d in sources.items()},
+                        features(target), target_y)
+    how = backbone.name if backbone is not None else "the features as given"
+    print(f"target: {args.data} ({len(target)} samples); features: {how}"
+          + ("; each domain z-scored" if args.zscore else ""))
+    print(format_source_rows(rows))
+    return {"data": str(args.data), "sources": rows, "features": how}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -1032,6 +1260,8 @@ COMMANDS = {
     "backbones": cmd_backbones,
     "lr-find": cmd_lr_find,
     "adapt": cmd_adapt,
+    "pretrain": cmd_pretrain,
+    "rank": cmd_rank,
 }
 
 

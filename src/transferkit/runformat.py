@@ -131,7 +131,16 @@ def run_backbone(path: str | os.PathLike) -> Backbone:
     """The backbone of a saved run, as it was trained (the model's
     ``transfer_backbone()``: for a fine-tuned run its trained weights, adapters merged)."""
     read_run_config(path)
-    return load_run(path).transfer_backbone().eval()
+    model = load_run(path)
+    if not hasattr(model, "transfer_backbone"):
+        raise TransferkitError(f"the run {path} ({type(model).__name__}) holds no backbone "
+                               "to transfer", "pass a run of `transferkit fit` (a fine-tuned "
+                               "or frozen backbone) or of `transferkit pretrain`")
+    backbone = model.transfer_backbone().eval()
+    source_head = getattr(model, "source_head", None)
+    if source_head is not None:  # the run's classifier: the source task of LEEP/NCE
+        backbone.set_source_head(source_head())
+    return backbone
 
 
 @register_scheme(

