@@ -170,6 +170,17 @@ def _lenet() -> Backbone:
 
 
 @register_backbone(
+    BackboneInfo("resnet_small", "image",
+                 "CIFAR ResNet-20 for 32x32 RGB images, random init (no pretrained weights), "
+                 "64 x width-d")
+)
+def _resnet_small(width: int = 1, blocks: int = 3, seed: int = 0) -> Backbone:
+    from .small_resnet import SmallResNet
+
+    return SmallResNet(width=width, blocks=blocks, seed=seed)
+
+
+@register_backbone(
     BackboneInfo("tabular_mlp", "tabular",
                  "MLP over a table's column schema (standardised numbers, one-hot or embedded "
                  "categories, missing indicators), seeded init; build it with "
