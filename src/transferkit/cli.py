@@ -1070,8 +1070,13 @@ def _evaluate_multitask(clf: Any, args: argparse.Namespace) -> int:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from ._io import check_out_dir
-    from .pretrain import (SELF_SUPERVISED_BATCH, SUPERVISED_BATCH, SelfSupervisedPretrainer,
-                           pretrain_supervised, source_architecture)
+    from .pretrain import (
+        SELF_SUPERVISED_BATCH,
+        SUPERVISED_BATCH,
+        SelfSupervisedPretrainer,
+        pretrain_supervised,
+        source_architecture,
+    )
     from .runformat import CONFIG
 
     check_out_dir(args.out, CONFIG)  # before the work, so none is lost
@@ -1118,7 +1123,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         source.fit(data.X, X_monitor=None if monitor is None else monitor.X,
                    y_monitor=None if monitor is None else monitor.y)
         print(f"source: {args.data} ({len(data)} samples, {data.modality}, no labels used)")
-        print(f"protocol: {backbone.name}, {method} {params or ''}, lr {args.lr:g}, "
+        options = f" {json.dumps(params)}" if params else ""
+        print(f"protocol: {backbone.name}, {method}{options}, lr {args.lr:g}, "
               f"{args.epochs} epochs, batch {args.batch_size or SELF_SUPERVISED_BATCH}, seed "
               f"{args.seed}; the last epoch is kept (nothing is selected)")
         last = source.result_.history[-1]

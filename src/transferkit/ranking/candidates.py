@@ -8,8 +8,8 @@ probabilities (NCE, LEEP). Nothing is chosen on the test split: it is held out f
 :func:`fit_top`, which fine-tunes the best candidates with one fixed budget to check the
 predicted order against the actual one.
 
->>> ranking = rank_candidates(target, ["efficientnet_lite0", "file:runs/mnist_src"])  # doctest: +SKIP
->>> print(ranking.table())                                                           # doctest: +SKIP
+>>> ranking = rank_candidates(target, ["efficientnet_lite0", "file:runs/src"])  # doctest: +SKIP
+>>> print(ranking.table())                                                     # doctest: +SKIP
 """
 
 from __future__ import annotations
