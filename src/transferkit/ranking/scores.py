@@ -64,6 +64,25 @@ def _class_codes(labels: np.ndarray) -> tuple[np.ndarray, int]:
     return codes, len(classes)
 
 
+def _spectrum(F: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The squared singular values ``sigma (r,)`` of ``F (N, D)`` and the targets'
+    coordinates ``z = U^T Y (r, K)`` on its left singular vectors, from the eigenvectors of
+    the smaller Gram matrix (``F^T F`` when N > D, as the LogME paper does, else
+    ``F F^T``): one ``min(N, D)``-square eigendecomposition instead of a full SVD. Directions
+    with a negligible eigenvalue (rank deficiency) are dropped."""
+    if len(F) > F.shape[1]:
+        sigma, V = np.linalg.eigh(F.T @ F)
+        keep = sigma > sigma.max() * 1e-12
+        sigma, V = sigma[keep], V[:, keep]
+        z = (V.T @ (F.T @ Y)) / np.sqrt(sigma)[:, None]  # U = F V / s
+    else:
+        sigma, U = np.linalg.eigh(F @ F.T)
+        keep = sigma > sigma.max() * 1e-12
+        sigma, U = sigma[keep], U[:, keep]
+        z = U.T @ Y
+    return sigma, z
+
+
 def logme(features: np.ndarray, targets: np.ndarray, regression: bool = False,
           max_iter: int = 1000, tol: float = 1e-10) -> float:
     """LogME: the mean per-sample log evidence of a Bayesian linear model (You et al. 2021).
@@ -79,7 +98,8 @@ def logme(features: np.ndarray, targets: np.ndarray, regression: bool = False,
 
     is divided by ``N`` and averaged over the target columns. Everything after the one SVD
     works on the ``min(N, D)`` singular values and the projections ``U^T y``, for all
-    targets at once.
+    targets at once (the singular values come from the smaller Gram matrix's
+    eigendecomposition: :func:`_spectrum`).
 
     Parameters
     ----------
@@ -109,9 +129,7 @@ def logme(features: np.ndarray, targets: np.ndarray, regression: bool = False,
         _check_features(F, len(codes))
         Y = np.eye(k)[codes]
     n, d = F.shape
-    U, s, _ = np.linalg.svd(F, full_matrices=False)  # U (N, r), r = min(N, D)
-    sigma = s**2
-    z = U.T @ Y  # (r, K): the targets' coordinates in the features' column space
+    sigma, z = _spectrum(F, Y)
     outside = (Y**2).sum(0) - (z**2).sum(0)  # |y|^2 outside that space, per target
     outside = np.maximum(outside, 0.0)
     z2 = z**2
@@ -139,14 +157,14 @@ def logme(features: np.ndarray, targets: np.ndarray, regression: bool = False,
 
 
 def _between_class(F: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
-    """Covariance ``(D, D)`` of ``E[f | y]`` over the samples (each row replaced by its
-    class mean), of centred features."""
+    """``W (K, D)`` with ``W^T W`` the covariance of ``E[f | y]`` over the samples (each row
+    replaced by its class mean), of centred features: the class means weighted by the
+    square roots of the class shares."""
     means = np.zeros((k, F.shape[1]))
     np.add.at(means, codes, F)
     counts = np.bincount(codes, minlength=k)
     means /= counts[:, None]
-    weighted = means * np.sqrt(counts / len(F))[:, None]
-    return weighted.T @ weighted
+    return means * np.sqrt(counts / len(F))[:, None]
 
 
 def h_score(features: np.ndarray, labels: np.ndarray) -> float:
@@ -165,9 +183,13 @@ def h_score(features: np.ndarray, labels: np.ndarray) -> float:
     codes, k = _class_codes(labels)
     F = _check_features(features, len(codes))
     F = F - F.mean(0)
-    cov = F.T @ F / len(F)
-    return float(np.trace(np.linalg.pinv(cov, rcond=1e-15, hermitian=True)
-                          @ _between_class(F, codes, k)))
+    W = _between_class(F, codes, k)
+    # tr(C^+ W^T W) = |Lambda^+1/2 Q^T W^T|^2 with C = Q Lambda Q^T (a pseudo-inverse as
+    # numpy's pinv with rcond 1e-15)
+    lam, Q = np.linalg.eigh(F.T @ F / len(F))
+    keep = lam > max(lam.max(), 0.0) * 1e-15
+    proj = Q[:, keep].T @ W.T
+    return float(((proj**2) / lam[keep][:, None]).sum())
 
 
 def shrinkage_h_score(features: np.ndarray, labels: np.ndarray) -> float:
@@ -190,8 +212,8 @@ def shrinkage_h_score(features: np.ndarray, labels: np.ndarray) -> float:
     F = _check_features(features, len(codes))
     F = F - F.mean(0)
     shrunk, shrinkage = ledoit_wolf(F, assume_centered=True)
-    between = (1.0 - shrinkage) * _between_class(F, codes, k)
-    return float(np.trace(np.linalg.solve(shrunk, between)))
+    W = _between_class(F, codes, k)  # tr(S^-1 W^T W) = tr(W S^-1 W^T)
+    return float((1.0 - shrinkage) * np.sum(W.T * np.linalg.solve(shrunk, W.T)))
 
 
 def _source_classes(source: np.ndarray, n: int) -> np.ndarray:
