@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "balanced_accuracy | youden | cost:K (a missed positive costs K false "
                      "alarms) [f1]")
     fit.add_argument("--batch-size", type=int)
-    fit.add_argument("--engine", default="auto", help="auto | onnx | torch [auto]")
+    fit.add_argument("--engine", default="auto", help="auto | onnx | torch | bf16 [auto]")
     fit.add_argument("--no-cache", action="store_true", help="don't read/write the feature cache")
     _finetune_options(fit)
     fit.add_argument("--epochs", type=int, default=None,
