@@ -39,7 +39,6 @@ import numpy as np
 import torch
 from scipy.stats import weightedtau
 from sklearn.datasets import load_digits
-from transferkit.ranking.scores import SCORES
 
 from transferkit.data.dataset import Dataset, take
 from transferkit.data.public import load_mnist_csv, load_usps_h5
@@ -47,6 +46,7 @@ from transferkit.data.split import per_class_subsample
 from transferkit.finetune.estimator import FineTuneClassifier
 from transferkit.pretrain import SelfSupervisedPretrainer, pretrain_supervised
 from transferkit.ranking.candidates import rank_candidates
+from transferkit.ranking.scores import SCORES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import write_results  # noqa: E402

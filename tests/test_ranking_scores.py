@@ -8,8 +8,15 @@ from conftest import SHARED_DATA as SHARED
 from sklearn.datasets import load_digits
 
 from transferkit.errors import TransferkitError
-from transferkit.ranking.scores import (SCORES, h_score, leep, logme, nce, score_candidate,
-                                        shrinkage_h_score)
+from transferkit.ranking.scores import (
+    SCORES,
+    h_score,
+    leep,
+    logme,
+    nce,
+    score_candidate,
+    shrinkage_h_score,
+)
 
 
 def logme_direct(F, Y):
