@@ -315,8 +315,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="held out for --fit-top, never scored [0.2]")
     rk.add_argument("--labels-per-class", type=int, help="score at most N labels per class")
     rk.add_argument("--seed", type=int, default=0, help="seed of the split [0]")
-    rk.add_argument("--zscore", action="store_true",
-                    help="--sources on feature arrays: standardise each domain separately")
     rk.add_argument("--out", help="a folder to write the ranking to (ranking.json)")
     _data_options(rk)
 
@@ -1211,7 +1209,6 @@ def _seed_list(text: str) -> tuple[int, ...]:
 def _rank_sources(args: argparse.Namespace) -> dict[str, Any]:
     """``rank TARGET --sources S1,S2``: each source's distance to the target on one fixed
     backbone's features (feature arrays as they are)."""
-    from .adapt.datasets import zscore
     from .backbones import check_modality, load_backbone
     from .features import extract_features
     from .ranking.sources import rank_sources
@@ -1219,11 +1216,10 @@ def _rank_sources(args: argparse.Namespace) -> dict[str, Any]:
     if len(args.sources) < 2:
         raise TransferkitError("--sources names one dataset: there is nothing to order",
                                "name two or more, e.g. --sources a.mat,b.mat")
-    target = _load(args.data, args, labelled=False)
     try:  # the target's labels, when it has them, feed the source-head score
-        target_y = _load(args.data, args).y
-    except TransferkitError:
-        target_y = None
+        target = _load(args.data, args)
+    except TransferkitError:  # none: the distances alone (a second problem is raised)
+        target = _load(args.data, args, labelled=False)
     sources = {name: _load(name, args) for name in args.sources}
     backbone = None
     if target.modality in ("image", "text"):
@@ -1236,19 +1232,41 @@ def _rank_sources(args: argparse.Namespace) -> dict[str, Any]:
 
     def features(data) -> np.ndarray:
         if backbone is None:
-            X = np.asarray(data.X, dtype=np.float64)
-        else:
-            check_modality(backbone, data.modality)
-            X = extract_features(backbone, data.X).astype(np.float64)
-        return zscore(X) if args.zscore else X
+            return np.asarray(data.X, dtype=np.float64)
+        check_modality(backbone, data.modality)
+        return extract_features(backbone, data.X).astype(np.float64)
 
     rows = rank_sources({name: (features(d), np.asarray(d.y)) for name, d in sources.items()},
-                        features(target), target_y)
+                        features(target), target.y)
     how = backbone.name if backbone is not None else "the features as given"
-    print(f"target: {args.data} ({len(target)} samples); features: {how}"
-          + ("; each domain z-scored" if args.zscore else ""))
-    print(format_source_rows(rows))
+    print(f"target: {args.data} ({len(target)} samples); features: {how}")
+    print(_source_table(rows))
     return {"data": str(args.data), "sources": rows, "features": how}
+
+
+def _source_table(rows: list[dict[str, Any]]) -> str:
+    """``rank --sources`` rows as a table: each score, its rank and time; then each order."""
+    from .ranking.sources import SCORES as SOURCE_SCORES
+
+    header = ["source", "samples"] + [f"{s} ({SOURCE_SCORES[s]} is better)"
+                                      for s in SOURCE_SCORES]
+    body = []
+    for r in rows:
+        cells = [r["source"], str(r["n_samples"])]
+        for s in SOURCE_SCORES:
+            cells.append("n/a" if r.get(s) is None else
+                         f"{r[s]:.4g} (#{r[f'{s}_rank']}, {r[f'{s}_seconds']:.2f} s)")
+        body.append(cells)
+    widths = [max(len(row[j]) for row in [header, *body]) for j in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
+             for row in [header, ["-" * w for w in widths], *body]]
+    for s in SOURCE_SCORES:
+        ranked = sorted((r for r in rows if r.get(f"{s}_rank")), key=lambda r: r[f"{s}_rank"])
+        if ranked:
+            lines.append(f"order by {s}: {', '.join(r['source'] for r in ranked)}")
+        notes = {r[f"{s}_note"] for r in rows if r.get(f"{s}_note")}
+        lines += [f"{s}: {note}" for note in sorted(notes)]
+    return "\n".join(lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
