@@ -181,6 +181,7 @@ PUBLIC_MODULES = [
     "transferkit.finetune.lr_find",
     "transferkit.adapt", "transferkit.adapt.kernels", "transferkit.adapt.protocols",
     "transferkit.adapt.deep",
+    "transferkit.ranking", "transferkit.ranking.sources",
     "transferkit.runformat", "transferkit.results",
     "transferkit.errors", "transferkit.registry", "transferkit.progress", "transferkit.settings",
     "transferkit.demo",

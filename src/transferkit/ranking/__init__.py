@@ -1,0 +1,1 @@
+"""Scoring candidate models and source datasets before training."""
