@@ -183,6 +183,7 @@ PUBLIC_MODULES = [
     "transferkit.ranking", "transferkit.ranking.scores", "transferkit.ranking.candidates",
     "transferkit.adapt", "transferkit.adapt.kernels", "transferkit.adapt.protocols",
     "transferkit.adapt.deep",
+    "transferkit.ranking", "transferkit.ranking.sources",
     "transferkit.runformat", "transferkit.results",
     "transferkit.errors", "transferkit.registry", "transferkit.progress", "transferkit.settings",
     "transferkit.demo",
