@@ -1,6 +1,6 @@
 """Source-dataset ranking (transferkit.ranking.sources) against the accuracy each source gives.
 
-    python benchmarks/source_ranking.py                 # SURF and Amazon (~30 min on 2 cores)
+    python benchmarks/source_ranking.py                 # SURF and Amazon (~10 min on 2 idle cores)
     python benchmarks/source_ranking.py surf            # one of them
 
 For each target domain of Office-Caltech10 SURF (C, A, W, D) and Amazon reviews (B, D, E, K)
@@ -131,7 +131,8 @@ def run_dataset(key: str, root: Path) -> list[dict[str, Any]]:
                                               SCORES[m])
                     regrets[view, m][i, j], taus[view, m][i, j] = regret, tau
                     seconds[view, m].extend(r[f"{m}_seconds"] for r in rows)
-                    cells += [pick, f"{regret:.1f}", f"{tau:+.2f}"]
+                    cells += [pick, f"{regret:.1f}",
+                              f"{tau:+.2f}" if np.isfinite(tau) else "n/a (all tied)"]
                 cells.append(f"{regrets['', 'random'][i, j]:.1f}")
                 if i == 0:
                     details[view].append(cells)
@@ -220,7 +221,8 @@ def main() -> None:
         "picked; a tie at the top counts as a uniform pick among the tied sources). Kendall's "
         "tau (scipy, tau-b) between the score (distances negated, so +1 = the order of the "
         "accuracies) and the 3 accuracies: with 3 sources and no ties it is -1, -1/3, 1/3 or "
-        "1. Random pick: the expected regret of choosing a source uniformly (best minus mean "
+        "1, and undefined when a score ties all 3 sources (the means skip it). Random pick: "
+        "the expected regret of choosing a source uniformly (best minus mean "
         "accuracy), expected tau 0.",
         f"{len(SEEDS)} splits (seeds {', '.join(map(str, SEEDS))}) change the labelled target "
         "samples, the scored rest, and the distances' subsample and CV-fold seeds; the "
