@@ -22,7 +22,7 @@ import torch
 from transferkit.ranking.scores import h_score, logme, shrinkage_h_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import write_results  # noqa: E402
+from results import report  # noqa: E402
 
 DIM, CLASSES = 1280, 10
 
@@ -72,16 +72,11 @@ def main() -> None:
          "columns": ["candidates", "seconds", "ratio to 2"],
          "rows": [[c, f"{s:.3f}", f"{s / by_c[0][1]:.2f}"] for c, s in by_c]},
     ]
-    notes = ["One SVD of the (N, D) features per candidate (O(N D min(N, D))), then the "
+    notes = ["One eigendecomposition of the smaller Gram matrix per candidate, then the "
              "fixed point on the singular values: linear in samples when N > D and in "
              "candidates; feature extraction (the cache) is not included",
              f"threads: {args.threads}"]
-    for t in tables:
-        print(t["title"])
-        for r in t["rows"]:
-            print("  ", " | ".join(map(str, r)))
-    if not args.no_write:
-        write_results("rank_cost", tables, notes=notes)
+    report("rank_cost", tables, notes, write=not args.no_write)
 
 
 if __name__ == "__main__":

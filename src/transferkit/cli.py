@@ -1246,6 +1246,7 @@ def _rank_sources(args: argparse.Namespace) -> dict[str, Any]:
 
 def _source_table(rows: list[dict[str, Any]]) -> str:
     """``rank --sources`` rows as a table: each score, its rank and time; then each order."""
+    from .metrics import text_table
     from .ranking.sources import SCORES as SOURCE_SCORES
 
     header = ["source", "samples"] + [f"{s} ({SOURCE_SCORES[s]} is better)"
@@ -1257,9 +1258,7 @@ def _source_table(rows: list[dict[str, Any]]) -> str:
             cells.append("n/a" if r.get(s) is None else
                          f"{r[s]:.4g} (#{r[f'{s}_rank']}, {r[f'{s}_seconds']:.2f} s)")
         body.append(cells)
-    widths = [max(len(row[j]) for row in [header, *body]) for j in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-             for row in [header, ["-" * w for w in widths], *body]]
+    lines = [text_table(header, body)]
     for s in SOURCE_SCORES:
         ranked = sorted((r for r in rows if r.get(f"{s}_rank")), key=lambda r: r[f"{s}_rank"])
         if ranked:

@@ -94,11 +94,28 @@ def format_table(rows: Sequence[tuple[str, dict[str, Any]]], keys: Sequence[str]
     """Rows of (name, metrics) as an aligned text table; values may be floats or
     (mean, sd) pairs."""
     keys = [k for k in keys if any(k in m for _, m in rows)]
-    header = ["model", *keys]
-    body = [[name, *(_fmt(m.get(k), k) for k in keys)] for name, m in rows]
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    return text_table(["model", *keys],
+                      [[name, *(_fmt(m.get(k), k) for k in keys)] for name, m in rows])
+
+
+def text_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """Cells as an aligned plain-text table: the header, a rule, then one line per row.
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column names.
+    body : sequence of sequence of str
+        Rows, each with one cell per column.
+
+    Returns
+    -------
+    str
+    """
+    rows = [list(map(str, header)), *(list(map(str, r)) for r in body)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
+    return "\n".join([line(rows[0]), line(["-" * w for w in widths]), *map(line, rows[1:])])
 
 
 #: metrics in the targets' own units (or R²), printed as they are, not as percentages

@@ -198,8 +198,7 @@ class SelfSupervisedPretrainer(BaseEstimator):
         monitor = None if X_monitor is None else (X_monitor, np.asarray(y_monitor))
         self.result_ = train_self_supervised(backbone, X, method=self.method, config=config,
                                              monitor=monitor, **(self.method_params or {}))
-        backbone._digest = ""  # trained: the feature cache keys on its tensors
-        self.backbone_ = backbone.eval()
+        self.backbone_ = backbone  # trained, in eval mode, its digest reset
         return self
 
     def _check_fitted(self) -> None:

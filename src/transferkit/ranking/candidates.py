@@ -27,6 +27,7 @@ from ..data.dataset import Dataset, take
 from ..data.split import per_class_subsample, stratified_split
 from ..errors import TransferkitError
 from ..features import extract_features
+from ..metrics import text_table
 from .scores import SCORES, score_candidate
 
 #: the score that orders candidates unless another is named
@@ -129,12 +130,7 @@ class Ranking:
                 cells.append(f"{100 * got['accuracy']:.2f} ± {100 * got['sd']:.2f}" if got
                              else "not fitted")
             lines.append(cells)
-        widths = [max(len(row[j]) for row in [header, *lines]) for j in range(len(header))]
-        out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
-               "  ".join("-" * w for w in widths)]
-        out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in lines]
-        out += [f"n/a: {note}" for note in notes]
-        return "\n".join(out)
+        return "\n".join([text_table(header, lines), *(f"n/a: {note}" for note in notes)])
 
     def to_json(self) -> dict[str, Any]:
         """The ranking as JSON: protocol, per-candidate scores, reasons and times, the

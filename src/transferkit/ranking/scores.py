@@ -167,6 +167,15 @@ def _between_class(F: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
     return means * np.sqrt(counts / len(F))[:, None]
 
 
+def _centred_between(features: np.ndarray, labels: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Checked, centred features ``(N, D)`` and their :func:`_between_class` ``W (K, D)``."""
+    codes, k = _class_codes(labels)
+    F = _check_features(features, len(codes))
+    F = F - F.mean(0)
+    return F, _between_class(F, codes, k)
+
+
 def h_score(features: np.ndarray, labels: np.ndarray) -> float:
     """H-score (Bao et al. 2019): ``tr(cov(f)^+ cov(E[f | y]))``.
 
@@ -180,10 +189,7 @@ def h_score(features: np.ndarray, labels: np.ndarray) -> float:
     float
         At most ``K - 1`` for ``K`` classes; higher: classes better separated.
     """
-    codes, k = _class_codes(labels)
-    F = _check_features(features, len(codes))
-    F = F - F.mean(0)
-    W = _between_class(F, codes, k)
+    F, W = _centred_between(features, labels)
     # tr(C^+ W^T W) = |Lambda^+1/2 Q^T W^T|^2 with C = Q Lambda Q^T (a pseudo-inverse as
     # numpy's pinv with rcond 1e-15)
     lam, Q = np.linalg.eigh(F.T @ F / len(F))
@@ -208,11 +214,8 @@ def shrinkage_h_score(features: np.ndarray, labels: np.ndarray) -> float:
     """
     from sklearn.covariance import ledoit_wolf
 
-    codes, k = _class_codes(labels)
-    F = _check_features(features, len(codes))
-    F = F - F.mean(0)
+    F, W = _centred_between(features, labels)  # tr(S^-1 W^T W) = tr(W S^-1 W^T)
     shrunk, shrinkage = ledoit_wolf(F, assume_centered=True)
-    W = _between_class(F, codes, k)  # tr(S^-1 W^T W) = tr(W S^-1 W^T)
     return float((1.0 - shrinkage) * np.sum(W.T * np.linalg.solve(shrunk, W.T)))
 
 
