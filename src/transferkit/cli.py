@@ -359,7 +359,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     from ._io import check_out_dir
     from .base import check_fit_args
+    from .evaluation import EVALUATION
     from .experiment import compare
+    from .results import negative_transfer
     from .runformat import CONFIG
 
     tabular = _tabular_defaults(args)
@@ -428,7 +430,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"data: {args.data} ({len(data)} samples, {data.modality}, {what})")
     print(f"protocol: {comparison.protocol}")
     print(comparison.table())
-    comparison.model.save(out, metrics=comparison.to_json())
+    metrics = comparison.to_json()
+    warning = negative_transfer(metrics)
+    if warning:
+        print(f"warning: {warning}")
+    evaluation = comparison.evaluation()
+    comparison.model.save(out, metrics=metrics,
+                          **({EVALUATION: evaluation} if evaluation is not None else {}))
     if tuning and _is_checkpoint_dir(ckpt):  # the run is saved: its checkpoints are done
         shutil.rmtree(ckpt, ignore_errors=True)
     print(f"saved run to {out}")
@@ -498,7 +506,13 @@ def _fit_tabular(args: argparse.Namespace, strategy: str, strategy_params: dict,
           f"columns, tabular, {what})")
     print(f"protocol: {comparison.protocol}")
     print(comparison.table())
-    comparison.model.save(out, metrics=comparison.to_json())
+    metrics = comparison.to_json()
+    warning = negative_transfer(metrics)
+    if warning:
+        print(f"warning: {warning}")
+    evaluation = comparison.evaluation()
+    comparison.model.save(out, metrics=metrics,
+                          **({EVALUATION: evaluation} if evaluation is not None else {}))
     if _is_checkpoint_dir(ckpt):  # the run is saved: its checkpoints are done
         shutil.rmtree(ckpt, ignore_errors=True)
     print(f"saved run to {out}")

@@ -15,6 +15,7 @@ from .data import Dataset, to_uint8
 from .data.public import load_mnist_csv
 from .errors import TransferkitError
 from .experiment import compare
+from .results import negative_transfer
 
 
 def digits() -> Dataset:
@@ -65,6 +66,9 @@ def run_demo(seeds: int = 3) -> list[tuple[str, float, float]]:
             verdict = "transfer wins" if t_acc > s_acc else "transfer LOSES"
             print(f"== {setting}: {verdict} by {100 * abs(t_acc - s_acc):.1f} points")
             print(c.table())
+            warning = negative_transfer(c.to_json())
+            if warning:
+                print(f"warning: {warning}")
             print()
             results.append((setting, t_acc, s_acc))
     print(f"protocol: {c.protocol}")

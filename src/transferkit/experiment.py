@@ -22,6 +22,7 @@ from .estimator import (
 )
 from .features import extract_features
 from .metrics import SHOWN, classification_metrics, format_table, mean_sd
+from .evaluation import evaluation_record
 from .results import results_document
 
 
@@ -35,6 +36,8 @@ class Comparison:
     model: Any = None  # the transfer model of the first seed
     extra: dict[str, Any] = field(default_factory=dict)
     columns: tuple[str, ...] = SHOWN  # the metrics the table shows
+    #: the first seed's test split as ``(X_test, y_test)`` (targets as the task encodes them)
+    test: tuple[Any, Any] | None = None
 
     def table(self) -> str:
         """The rows as a plain-text table, one column per metric in :attr:`columns`."""
@@ -46,6 +49,23 @@ class Comparison:
         history = {self.rows[0][0]: fitted.result_.history} if hasattr(fitted, "result_") else {}
         return results_document("fit", self.rows, self.protocol, self.per_seed, history,
                                 **self.extra)
+
+    def evaluation(self) -> dict[str, Any] | None:
+        """The saved model's ``evaluation.json`` on the first seed's test split (what
+        ``transferkit report`` draws; :func:`transferkit.evaluation.evaluation_record`), or
+        None when the comparison kept no test split."""
+        if self.test is None or self.model is None:
+            return None
+        X_test, y_test = self.test
+        task = self.extra.get("task", "classification")
+        fitted = getattr(self.model, "finetuned_", self.model)
+        if task == "multilabel":
+            y_test = fitted.task_.encode(y_test, "the test labels")
+        predicted = (self.model.predict_proba(X_test) if task == "classification"
+                     else outputs(self.model, X_test))
+        classes = getattr(self.model, "classes_", None)
+        return evaluation_record(self.model, X_test, y_test, predicted, task, classes,
+                                 getattr(self.model, "threshold_", None))
 
 
 def compare(
@@ -79,7 +99,7 @@ def compare(
                 extract_features(bb, part.X, batch_size=clf_params.get("batch_size"),
                                  engine=clf_params.get("engine", "auto"))
     per_seed: dict[str, list[dict[str, Any]]] = {"transfer": [], "from-scratch": []}
-    model = None
+    model, test = None, None
     protocol = ""
     baseline_desc = ""
     for seed in seeds:
@@ -125,6 +145,7 @@ def compare(
             )
         if model is None:
             model = models["transfer"]
+            test = (X_test, label_codes(model.classes_, y_test))
             if baseline:
                 baseline_desc = (models["from-scratch"].description if frozen else
                                  f"same architecture, random init, finetune lr "
@@ -144,7 +165,7 @@ def compare(
         rows.append((f"from scratch ({baseline_desc})", mean_sd(per_seed["from-scratch"])))
     else:
         per_seed.pop("from-scratch")
-    return Comparison(rows, per_seed, protocol, model)
+    return Comparison(rows, per_seed, protocol, model, test=test)
 
 
 def loop_rows(label: str, per_seed: dict[str, list[dict[str, Any]]], keys: tuple[str, ...],
@@ -228,7 +249,7 @@ def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
     estimator = FineTuneRegressor if task == "regression" else FineTuneClassifier
     tuning = dict(finetune_params or {})
     per_seed: dict[str, list[dict[str, Any]]] = {"transfer": [], "from-scratch": []}
-    model, protocol = None, ""
+    model, protocol, test = None, "", None
     for seed in seeds:
         split, protocol = _task_split(y, task, data, test_data, seed, test_size, val_size,
                                       0 if y_test_given is None else len(y_test_given))
@@ -247,7 +268,8 @@ def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
         for name, est in models.items():
             est.fit(take(data.X, split.train), _pick(y, split.train), *val)
             per_seed[name].append(_task_scores(est, task, X_test, y_test))
-        model = model or models["transfer"]
+        if model is None:
+            model, test = models["transfer"], (X_test, y_test)
     if task == "multilabel":
         protocol += f"; per-label thresholds: {model.task_.threshold_rule}"
     protocol += (f"; the epoch chosen on validation only ({model.task_.selection_rule}); "
@@ -255,7 +277,8 @@ def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
     keys = TASK_METRICS[task]
     how = "head only, frozen backbone" if strategy == "linear-probe" else f"{strategy}"
     rows = loop_rows(f"{backbone}, {how}", per_seed, keys, baseline)
-    return Comparison(rows, per_seed, protocol, model, extra={"task": task}, columns=keys)
+    return Comparison(rows, per_seed, protocol, model, extra={"task": task}, columns=keys,
+                      test=test)
 
 
 def _task_split(y: Any, task: str, data: Dataset, test_data: Dataset | None, seed: int,
@@ -344,7 +367,7 @@ def _compare_frozen_task(data: Dataset, task: str, task_params: dict[str, Any] |
               "threshold_metric": "f1" if task == "multilabel" else None}
     per_seed: dict[str, list[dict[str, Any]]] = {"transfer": [], "from-scratch": []}
     chosen: dict[str, list[dict[str, Any]]] = {"transfer": [], "from-scratch": []}
-    model, protocol, baseline_desc = None, "", ""
+    model, protocol, baseline_desc, test = None, "", "", None
     for seed in seeds:
         split, protocol = _task_split(y, task, data, test_data, seed, test_size, val_size,
                                       0 if y_test_given is None else len(y_test_given))
@@ -361,7 +384,7 @@ def _compare_frozen_task(data: Dataset, task: str, task_params: dict[str, Any] |
             per_seed[name].append(_task_scores(est, task, X_test, y_test))
             chosen[name].append(est.chosen_)
         if model is None:
-            model = models["transfer"]
+            model, test = models["transfer"], (X_test, y_test)
             baseline_desc = models["from-scratch"].description if baseline else ""
     head_cls = HEADS.get(model.head_.name)
     if val_size <= 0:
@@ -388,7 +411,7 @@ def _compare_frozen_task(data: Dataset, task: str, task_params: dict[str, Any] |
         per_seed.pop("from-scratch")
         chosen.pop("from-scratch")
     return Comparison(rows, per_seed, protocol, model,
-                      extra={"task": task, "chosen": chosen}, columns=keys)
+                      extra={"task": task, "chosen": chosen}, columns=keys, test=test)
 
 
 def _pick(y: Any, idx: np.ndarray) -> Any:

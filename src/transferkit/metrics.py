@@ -95,7 +95,7 @@ def format_table(rows: Sequence[tuple[str, dict[str, Any]]], keys: Sequence[str]
     (mean, sd) pairs."""
     keys = [k for k in keys if any(k in m for _, m in rows)]
     return text_table(["model", *keys],
-                      [[name, *(_fmt(m.get(k), k) for k in keys)] for name, m in rows])
+                      [[name, *(format_metric(m.get(k), k) for k in keys)] for name, m in rows])
 
 
 def text_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
@@ -122,7 +122,9 @@ def text_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 UNSCALED = ("mae", "rmse", "r2")
 
 
-def _fmt(v: Any, key: str = "") -> str:
+def format_metric(v: Any, key: str = "") -> str:
+    """A metric value as the tables show it: a percentage with two decimals (``mean ± sd``
+    for a ``(mean, sd)`` pair), or as it is for :data:`UNSCALED` metrics; ``-`` for None."""
     if v is None:
         return "-"
     if key.rsplit("/", 1)[-1] in UNSCALED:  # also a multi-task column "size/mae"

@@ -65,6 +65,52 @@ def results_document(kind: str, rows: Sequence[tuple[str, Mapping[str, Any]]], p
     }
 
 
+#: the metric each run's comparison is judged on, first found wins; lower is better for those
+#: in :data:`LOWER_IS_BETTER`
+PRIMARY_METRICS = ("accuracy", "f1_micro", "r2", "rmse")
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "hamming_loss"})
+
+
+def negative_transfer(doc: Mapping[str, Any]) -> str | None:
+    """A one-sentence warning when the first row of a results document (transfer, or
+    adaptation) is worse than the second (from scratch, or source only) beyond the seed
+    spread: its mean + sd falls short of the other's mean - sd (the directions of
+    :data:`LOWER_IS_BETTER` metrics flipped). With one seed there is no spread: a loss is
+    then named as such, with the advice to run more seeds. None when transfer does not lose.
+
+    Parameters
+    ----------
+    doc
+        A results document (:func:`results_document`), e.g. a run's ``metrics.json``.
+
+    Returns
+    -------
+    str or None
+    """
+    rows = doc.get("rows", [])
+    if len(rows) < 2:
+        return None
+    mine, other = rows[0]["metrics"], rows[1]["metrics"]
+    metric = next((m for m in PRIMARY_METRICS if m in mine and m in other), None)
+    if metric is None:
+        return None
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    a, b = mine[metric], other[metric]
+    gap = sign * (a["mean"] - b["mean"])
+    if gap >= 0:
+        return None
+    names = f"{rows[0]['name']} vs {rows[1]['name']}"
+    if a["sd"] is None or b["sd"] is None:
+        return (f"transfer is below the baseline on {metric} ({a['mean']:.4g} vs "
+                f"{b['mean']:.4g}; {names}) on one seed, which gives no spread to judge it "
+                "by: run more seeds (e.g. --seeds 0,1,2) before trusting either")
+    if -gap <= a["sd"] + b["sd"]:
+        return None
+    return (f"negative transfer: {metric} {a['mean']:.4g} ± {a['sd']:.2g} is worse than the "
+            f"baseline's {b['mean']:.4g} ± {b['sd']:.2g} beyond the seed spread ({names}); "
+            "the pretrained features hurt here")
+
+
 def read_results(path: str | os.PathLike) -> dict[str, Any]:
     """A run's results document (``path``: the run dir or its ``metrics.json``)."""
     path = Path(path)
