@@ -359,9 +359,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     from ._io import check_out_dir
     from .base import check_fit_args
-    from .evaluation import EVALUATION
     from .experiment import compare
-    from .results import negative_transfer
     from .runformat import CONFIG
 
     tabular = _tabular_defaults(args)
@@ -430,6 +428,20 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"data: {args.data} ({len(data)} samples, {data.modality}, {what})")
     print(f"protocol: {comparison.protocol}")
     print(comparison.table())
+    _warn_and_save(comparison, out)
+    if tuning and _is_checkpoint_dir(ckpt):  # the run is saved: its checkpoints are done
+        shutil.rmtree(ckpt, ignore_errors=True)
+    print(f"saved run to {out}")
+    return 0
+
+
+def _warn_and_save(comparison: Any, out: Path) -> None:
+    """Print the negative-transfer warning (when transfer loses beyond the seed spread) and
+    save the comparison's model with its metrics and, where it has one, the evaluation record
+    that ``transferkit report`` draws (confusion, embedding, Grad-CAM examples)."""
+    from .evaluation import EVALUATION
+    from .results import negative_transfer
+
     metrics = comparison.to_json()
     warning = negative_transfer(metrics)
     if warning:
@@ -437,10 +449,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     evaluation = comparison.evaluation()
     comparison.model.save(out, metrics=metrics,
                           **({EVALUATION: evaluation} if evaluation is not None else {}))
-    if tuning and _is_checkpoint_dir(ckpt):  # the run is saved: its checkpoints are done
-        shutil.rmtree(ckpt, ignore_errors=True)
-    print(f"saved run to {out}")
-    return 0
 
 
 def _tabular_defaults(args: argparse.Namespace) -> bool:
@@ -506,13 +514,7 @@ def _fit_tabular(args: argparse.Namespace, strategy: str, strategy_params: dict,
           f"columns, tabular, {what})")
     print(f"protocol: {comparison.protocol}")
     print(comparison.table())
-    metrics = comparison.to_json()
-    warning = negative_transfer(metrics)
-    if warning:
-        print(f"warning: {warning}")
-    evaluation = comparison.evaluation()
-    comparison.model.save(out, metrics=metrics,
-                          **({EVALUATION: evaluation} if evaluation is not None else {}))
+    _warn_and_save(comparison, out)
     if _is_checkpoint_dir(ckpt):  # the run is saved: its checkpoints are done
         shutil.rmtree(ckpt, ignore_errors=True)
     print(f"saved run to {out}")

@@ -20,9 +20,9 @@ from .estimator import (
     TransferClassifier,
     TransferRegressor,
 )
+from .evaluation import evaluation_record
 from .features import extract_features
 from .metrics import SHOWN, classification_metrics, format_table, mean_sd
-from .evaluation import evaluation_record
 from .results import results_document
 
 
