@@ -72,3 +72,40 @@ def test_bad_rank_input_is_one_line_exit_2(digits, tmp_path, capsys, case, messa
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and " -- " in err and len(err.splitlines()) == 1
     assert message in err, err
+
+
+def _blobs(n: int, shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Three Gaussian classes in 5 dimensions, moved by ``shift`` towards class 0 and away
+    from class 1 (a domain shift that a head trained on the moved data gets wrong)."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), n // 3)
+    centres = np.eye(3, 5) * 4.0
+    return centres[y] + np.array([shift, -shift, 0, 0, 0]) + rng.normal(size=(len(y), 5)), y
+
+
+def test_rank_sources_cli_orders_the_closest_source_first(tmp_path, capsys):
+    """``rank TARGET --sources``: on feature arrays (no backbone) the source drawn from the
+    target's distribution comes first under every distance and the source-head score."""
+    for name, shift, seed in [("target", 0.0, 0), ("far", 3.0, 1), ("near", 0.1, 2)]:
+        X, y = _blobs(90, shift, seed)
+        np.savez(tmp_path / f"{name}.npz", X=X, y=y)
+    out = tmp_path / "sources"
+    code = main(["rank", str(tmp_path / "target.npz"), "--sources",
+                 f"{tmp_path / 'far.npz'},{tmp_path / 'near.npz'}", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "features: the features as given" in text
+    orders = [line for line in text.splitlines() if line.startswith("order by ")]
+    assert orders and all(line.split(": ")[1].startswith(str(tmp_path / "near.npz"))
+                          for line in orders), orders
+    saved = json.loads((out / "ranking.json").read_text())
+    assert [r["source"] for r in saved["sources"]] == [str(tmp_path / "far.npz"),
+                                                        str(tmp_path / "near.npz")]
+
+
+def test_rank_sources_cli_needs_two_sources(tmp_path, capsys):
+    X, y = _blobs(30, 0.0, 0)
+    np.savez(tmp_path / "t.npz", X=X, y=y)
+    assert main(["rank", str(tmp_path / "t.npz"), "--sources", str(tmp_path / "t.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "nothing to order" in err and len(err.splitlines()) == 1
