@@ -339,6 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(ev)
 
     command("backbones", help="list backbones and whether they work here")
+
+    rp = command("report", help="one self-contained HTML page of one or several run dirs "
+                 "(results, warnings, curves, errors, embedding, Grad-CAM, rankings, trials)")
+    rp.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                    help="the --out folders of fit, adapt, tune, rank or audit")
+    rp.add_argument("--output", "-o", default="report.html",
+                    help="the HTML file to write [report.html]")
+    rp.add_argument("--seed", type=int, default=0,
+                    help="seeds the embedding and its subsample [0]")
     return parser
 
 
@@ -1284,6 +1293,25 @@ def _source_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import time
+
+    from .report import build_report
+
+    out = Path(args.output)
+    if out.is_dir():
+        raise TransferkitError(f"-o {out} is a folder", "name the HTML file to write, e.g. "
+                               f"-o {out / 'report.html'}")
+    if not out.parent.is_dir():
+        raise TransferkitError(f"the folder of -o {out} does not exist",
+                               f"create it first (mkdir -p {out.parent}) or write elsewhere")
+    t0 = time.perf_counter()
+    build_report(args.runs, out, seed=args.seed)
+    print(f"wrote {out} ({len(args.runs)} run(s), {out.stat().st_size / 1e6:.1f} MB, "
+          f"{time.perf_counter() - t0:.1f} s); open it in a browser, it needs no network")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -1301,6 +1329,7 @@ COMMANDS = {
     "adapt": cmd_adapt,
     "pretrain": cmd_pretrain,
     "rank": cmd_rank,
+    "report": cmd_report,
 }
 
 
