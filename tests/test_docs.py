@@ -185,6 +185,7 @@ PUBLIC_MODULES = [
     "transferkit.adapt.deep",
     "transferkit.ranking", "transferkit.ranking.sources",
     "transferkit.runformat", "transferkit.results",
+    "transferkit.report", "transferkit.report.page", "transferkit.evaluation",
     "transferkit.errors", "transferkit.registry", "transferkit.progress", "transferkit.settings",
     "transferkit.demo",
 ]
