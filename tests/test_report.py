@@ -164,7 +164,8 @@ def test_rank_tune_audit_and_adapt_runs(tmp_path):
     assert 'data-plot="history"' in text and 'data-plot="importances"' in text
     assert "2 of 100 training examples flagged" in text and "<img alt=\"example 3\"" in text
     assert "a text" in text
-    assert "Embedding by domain" in sections and _missing(sections["Embedding by domain"])
+    domain = sections["Embedding by domain, before and after adaptation"]
+    assert _missing(domain) and "re-run `transferkit adapt --out`" in domain
 
 
 def test_embedding_above_the_limit_is_subsampled_and_says_so(tmp_path, monkeypatch):

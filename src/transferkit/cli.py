@@ -674,9 +674,73 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             "adapt-deep", rows, protocol,
             history={name: clf.history_ for name, clf in fitted.items()},
             selector=args.selector, method=args.method)
-        fitted[args.method].save(args.out, metrics=metrics)
+        evaluation = _adapt_evaluation(fitted, args.method, source, target, test, backbone)
+        fitted[args.method].save(args.out, metrics=metrics, evaluation=evaluation)
         print(f"saved run to {args.out}")
     return 0
+
+
+def _adapt_evaluation(fitted: dict[str, Any], method: str, source: Any, target: Any,
+                      test: Any, backbone: str) -> dict[str, Any]:
+    """A deep adapt run's ``evaluation.json``: the adapted model on the labelled target test
+    set (when given) and the source and target features before (the source-only model, or
+    the backbone before training with --no-baseline) and after adaptation."""
+    from .adapt.deep import SOURCE_ONLY
+    from .backbones import load_backbone
+    from .base import label_codes
+    from .evaluation import domain_record, evaluation_record
+    from .features import extract_features
+
+    model = fitted[method]
+    if test is not None:
+        codes = label_codes(model.classes_, np.asarray(test.y))
+        record = evaluation_record(model, test.X, codes, model.predict_proba(test.X),
+                                   "classification", model.classes_)
+        target_part = (test.X, codes)
+    else:
+        record = {"task": "classification", "classes": [str(c) for c in model.classes_],
+                  "y_true": None, "y_pred": None, "embedding": None, "examples": [],
+                  "embedding_missing": "no labelled target test set (--target-test)"}
+        target_part = (target.X, np.full(len(target), -1))
+    if method != SOURCE_ONLY and SOURCE_ONLY in fitted:
+        before, name = fitted[SOURCE_ONLY].transfer_backbone(), "the source-only model"
+    else:
+        before, name = load_backbone(backbone), f"{backbone} before training"
+    after = model.transfer_backbone()
+    source_part = (source.X, label_codes(model.classes_, np.asarray(source.y)))
+    record["domains"] = domain_record(
+        lambda X, _domain: extract_features(before, X, progress=False),
+        lambda X, _domain: extract_features(after, X, progress=False),
+        source_part, target_part, name)
+    return record
+
+
+def _shallow_evaluation(model: Any, features: dict[str, np.ndarray], y_source: Any,
+                        test: Any, where: str) -> dict[str, Any]:
+    """A shallow adapt run's ``evaluation.json``: its predictions on the labelled target test
+    set (when given) and, for feature-based methods (those with ``transform``), the source
+    and target features before (``where``) and after the method's map."""
+    from .base import label_codes
+    from .evaluation import domain_record, evaluation_record
+
+    k = len(model.classes_)
+    if test is not None:
+        codes = label_codes(model.classes_, np.asarray(test.y))
+        predicted = np.eye(k)[label_codes(model.classes_, model.predict(features["test"]))]
+        record = evaluation_record(model, features["test"], codes, predicted,
+                                   "classification", model.classes_)
+        target_part = (features["test"], codes)
+    else:
+        record = {"task": "classification", "classes": [str(c) for c in model.classes_],
+                  "y_true": None, "y_pred": None, "embedding": None, "examples": [],
+                  "embedding_missing": "no labelled target test set (--target-test)"}
+        target_part = (features["target"], np.full(len(features["target"]), -1))
+    if hasattr(model, "transform"):
+        record["domains"] = domain_record(
+            lambda X, _domain: X, lambda X, domain: model.transform(X, domain=domain),
+            (features["source"], label_codes(model.classes_, np.asarray(y_source))),
+            target_part, where)
+    return record
 
 
 def _adapt_data(args: argparse.Namespace):
@@ -724,6 +788,7 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
     from .adapt.datasets import zscore
     from .backbones import load_backbone
     from .base import label_codes
+    from .evaluation import EVALUATION
     from .features import extract_features
     from .metrics import classification_metrics, format_table
     from .results import results_document
@@ -818,6 +883,8 @@ def _adapt_shallow(args: argparse.Namespace) -> int:
                         + (f"; scored on {args.target_test} only" if test is not None else ""))
             write_json(tmp / "metrics.json", results_document(
                 "adapt-shallow", rows, protocol, method=args.method, params=params))
+            write_json(tmp / f"{EVALUATION}.json", _shallow_evaluation(
+                model, features, source.y, test, where))
         print(f"wrote {len(target)} target predictions to {args.out}/target_predictions.csv")
     return 0
 

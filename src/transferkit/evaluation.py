@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -116,4 +116,50 @@ def evaluation_record(model: Any, X_test: Any, y_true: Any, outputs: np.ndarray,
             item = take(X_test, np.array([i]))[0]
             record["examples"].append({"index": int(i), "image": png_data_uri(item),
                                        "true": int(y_true[i]), "pred": int(y_pred[i])})
+    return record
+
+
+#: At most this many samples of each domain are kept for the by-domain embedding.
+DOMAIN_SAMPLES = 1000
+
+
+def domain_record(before: Callable[[Any, str], np.ndarray],
+                  after: Callable[[Any, str], np.ndarray], source: tuple[Any, Any],
+                  target: tuple[Any, Any], before_name: str, seed: int = 0) -> dict[str, Any]:
+    """Source and target features before and after adaptation, for the report's by-domain
+    embedding (the ``domains`` entry of an adapt run's ``evaluation.json``).
+
+    Parameters
+    ----------
+    before, after
+        ``features(X, domain)`` -> ndarray ``(N, D)`` for ``domain`` ``"source"`` or
+        ``"target"``: e.g. the source-only model's backbone and the adapted one's, or the
+        input features and a shallow adapter's ``transform``.
+    source, target
+        ``(X, class codes)`` of each domain; a target without labels gives codes of -1.
+    before_name
+        What ``before`` is, in words (shown on the page).
+    seed
+        Seeds the subsample (at most :data:`DOMAIN_SAMPLES` per domain) and the PCA.
+
+    Returns
+    -------
+    dict
+        ``{"before", "after": points (N, <= EMBEDDING_DIMS) after PCA, "domain": 0 source /
+        1 target (N,), "labels": class codes (N,), "before_name"}``.
+    """
+    rng = np.random.default_rng(seed)
+    parts = []
+    for X, y in (source, target):
+        y = np.asarray(y)
+        keep = np.sort(rng.choice(len(y), min(len(y), DOMAIN_SAMPLES), replace=False))
+        parts.append((take(X, keep), y[keep]))
+    record: dict[str, Any] = {"before_name": before_name}
+    for key, features_of in (("before", before), ("after", after)):
+        features = np.concatenate([np.asarray(features_of(X, domain), dtype=np.float64)
+                                   for (X, _), domain in zip(parts, ("source", "target"),
+                                                             strict=True)])
+        record[key] = _reduced(features, seed)
+    record["domain"] = np.repeat([0, 1], [len(parts[0][1]), len(parts[1][1])]).tolist()
+    record["labels"] = np.concatenate([parts[0][1], parts[1][1]]).astype(int).tolist()
     return record

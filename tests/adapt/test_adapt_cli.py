@@ -10,6 +10,7 @@ from adapt_testdata import toy_shift
 from deep_testdata import digit_domains
 
 from transferkit.cli import main
+from transferkit.report import build_report
 
 
 @pytest.fixture
@@ -44,6 +45,10 @@ def test_shallow_method_prints_the_no_adaptation_row_and_writes_predictions(file
     tca = next(row for row in metrics["rows"] if row["name"] == "tca")
     accuracy = tca["metrics"]["accuracy"]
     assert 0.5 < accuracy["mean"] <= 1 and accuracy["sd"] is None
+    # the report: errors on the target test set, both domains before and after TCA's map
+    page = build_report([out], files / "report.html").read_text(encoding="utf-8")
+    assert 'data-plot="confusion"' in page and 'data-plot="domains-after"' in page
+    assert "features as given: by domain" in page
 
 
 @pytest.mark.filterwarnings("ignore::transferkit.adapt.AdaptWarning")  # dead random-init units

@@ -6,6 +6,7 @@ import pytest
 from deep_testdata import digit_domains
 
 from transferkit.cli import main
+from transferkit.report import build_report
 from transferkit.results import read_results
 from transferkit.run import load_run
 
@@ -43,6 +44,11 @@ def test_adapt_reports_method_and_source_only_then_saves(domains, capsys):
     assert main(["predict", str(out), str(domains / "target_test.npz"), "-o", str(csv)]) == 0
     rows = csv.read_text().splitlines()
     assert len(rows) == 1 + len(Xt) and rows[1].startswith("0,")
+    # the report draws the target test errors and both domains before and after adaptation
+    page = build_report([out], domains / "report.html").read_text(encoding="utf-8")
+    assert 'data-plot="confusion"' in page
+    assert 'data-plot="domains-before"' in page and 'data-plot="domains-after"' in page
+    assert "the source-only model: by domain" in page
 
 
 @pytest.mark.parametrize("args, message", [
