@@ -55,6 +55,7 @@ class ReportRun:
 
     @property
     def name(self) -> str:
+        """The run dir's name (its path when it has none)."""
         return self.path.name or str(self.path)
 
 
