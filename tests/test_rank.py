@@ -12,6 +12,7 @@ from transferkit.cli import main
 from transferkit.data.dataset import Dataset
 from transferkit.pretrain import pretrain_supervised
 from transferkit.ranking.candidates import rank_candidates
+from transferkit.report import build_report
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,8 @@ def test_rank_cli_prints_the_table_and_writes_json(digits, tmp_path, capsys):
     saved = json.loads((out / "ranking.json").read_text())
     assert len(saved["candidates"]) == 2 and len(saved["actual"]) == 2
     assert all(0 <= v["accuracy"] <= 1 for v in saved["actual"].values())
+    page = build_report([out], tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'data-plot="score-vs-accuracy"' in page
 
 
 @pytest.mark.parametrize("case, message", [
@@ -101,6 +104,8 @@ def test_rank_sources_cli_orders_the_closest_source_first(tmp_path, capsys):
     saved = json.loads((out / "ranking.json").read_text())
     assert [r["source"] for r in saved["sources"]] == [str(tmp_path / "far.npz"),
                                                         str(tmp_path / "near.npz")]
+    page = build_report([out], tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Ranking of sources" in page and "near.npz" in page
 
 
 def test_rank_sources_cli_needs_two_sources(tmp_path, capsys):
