@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -57,11 +58,13 @@ class DeepDomainAdaptation(FineTuneClassifier):
     task_params = None
 
     def fit(self, X: Any, y: Any, X_target: Any = None, X_val: Any = None, y_val: Any = None,
-            oracle: tuple[Any, Any] | None = None) -> DeepDomainAdaptation:
+            oracle: tuple[Any, Any] | None = None,
+            callbacks: Sequence[Callback] = ()) -> DeepDomainAdaptation:
         """``X``/``y``: labelled source; ``X_target``: unlabelled target (required);
         ``X_val``/``y_val``: held-out source (default: ``validation_fraction`` of ``X``);
         ``oracle``: labelled target test data, only for the ``oracle_test_accuracy``
-        column."""
+        column; ``callbacks``: further loop callbacks, called after the label-free epoch
+        score (e.g. :class:`transferkit.tune.OptunaPruning`)."""
         if self.method != SOURCE_ONLY and self.method not in DOMAIN_LOSSES:
             raise TransferkitError(f"unknown deep domain-adaptation method '{self.method}'",
                                    f"use one of: {', '.join(sorted(DOMAIN_LOSSES))}, "
@@ -80,7 +83,7 @@ class DeepDomainAdaptation(FineTuneClassifier):
             self.__dict__.pop(stale, None)
         self._target, self._oracle = X_target, oracle
         try:
-            super().fit(X, y, X_val, y_val)
+            super().fit(X, y, X_val, y_val, callbacks=callbacks)
         finally:
             self._target = self._oracle = None
         self.history_ = history = self.result_.history
