@@ -1324,6 +1324,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         STUDY_FILE,
         FixedSplit,
         TuneSpace,
+        open_storage,
         run_study,
         tune_document,
     )
@@ -1359,6 +1360,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
                       epochs=args.epochs, batch_size=args.batch_size, engine=args.engine,
                       threshold_metric=args.threshold_metric or None)
     space.check()  # an empty search space: one line before any data is read
+    created = not out.exists()
+    if not args.storage:
+        out.mkdir(parents=True, exist_ok=True)
+    storage = args.storage or f"sqlite:///{(out / STUDY_FILE).resolve()}"
+    try:  # an unreachable storage: one line before any data is read
+        opened = open_storage(storage)
+    except TransferkitError:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
     data = _load(args.data, args)
     space.backbone = _default_backbone(args, data)
     if any(not space.frozen(s) for s in strategies):
@@ -1378,12 +1389,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
         extract_features(shared_backbone(space.backbone), data.X, batch_size=args.batch_size,
                          engine=args.engine)
     out.mkdir(parents=True, exist_ok=True)
-    storage = args.storage or f"sqlite:///{(out / STUDY_FILE).resolve()}"
     name = args.study_name or out.resolve().name
     print(f"data: {args.data} ({len(data)} samples, {data.modality}, "
           f"{len(np.unique(y))} classes); study '{name}' in {storage}; strategies "
           f"{', '.join(strategies)}", flush=True)
-    result = run_study(space, fixed, storage, name, args.n_trials, timeout=args.timeout,
+    result = run_study(space, fixed, opened, name, args.n_trials, timeout=args.timeout,
                        seed=args.seed, settings={"data": str(args.data), "n": len(data),
                                                  "test_size": args.test_size,
                                                  "val_size": args.val_size})

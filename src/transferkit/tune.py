@@ -148,6 +148,7 @@ class TuneSpace:
         from .finetune.strategies import STRATEGIES
         from .heads import HEADS
 
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per in-memory study
         if not self.strategies:
             raise TransferkitError("the search space is empty: no strategy to try",
                                    "name at least one, e.g. --strategies linear-probe,partial")
@@ -291,8 +292,10 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     last: BaseException | None = None
     for attempt in range(3):  # two workers creating one SQLite file's tables at once
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=30,
-                                              grace_period=GRACE_S)
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs,
+                                                  heartbeat_interval=30, grace_period=GRACE_S)
         except Exception as exc:  # noqa: BLE001 - any cause is the same one line
             last = exc
             if not url.startswith("sqlite") or "unable to open" in str(exc):
@@ -407,7 +410,8 @@ def importances(study: optuna.Study) -> tuple[dict[str, float], str | None]:
     return {k: float(v) for k, v in found.items()}, None
 
 
-def run_study(space: TuneSpace, split: FixedSplit, storage: str, study_name: str,
+def run_study(space: TuneSpace, split: FixedSplit,
+              storage: str | optuna.storages.BaseStorage, study_name: str,
               n_trials: int, timeout: float | None = None, seed: int | None = None,
               settings: Mapping[str, Any] | None = None,
               echo: Callable[[str], None] = print) -> TuneResult:
@@ -420,8 +424,9 @@ def run_study(space: TuneSpace, split: FixedSplit, storage: str, study_name: str
     space : TuneSpace
     split : FixedSplit
         The split every trial uses.
-    storage : str
-        An Optuna storage URL (``sqlite:///path/study.db``, ``postgresql://...``).
+    storage : str or optuna.storages.BaseStorage
+        An Optuna storage URL (``sqlite:///path/study.db``, ``postgresql://...``; opened
+        with :func:`open_storage`) or an opened storage.
     study_name : str
         The study's name in ``storage``: the same name resumes (and shares) the study.
     n_trials : int
@@ -450,8 +455,9 @@ def run_study(space: TuneSpace, split: FixedSplit, storage: str, study_name: str
     if n_trials < 1:
         raise TransferkitError(f"--n-trials must be >= 1, got {n_trials}", "use e.g. "
                                "--n-trials 12")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = load_study(open_storage(storage), study_name,
+    if isinstance(storage, str):
+        storage = open_storage(storage)
+    study = load_study(storage, study_name,
                        {**space.settings(), **dict(settings or {})}, seed)
     from .finetune.loop import TrainingDiverged
 
