@@ -124,7 +124,7 @@ def test_tune_writes_metrics_and_resumes_only_the_missing_trials(squares, tmp_pa
     assert {"number", "value", "params", "test"} <= set(doc["best"])
     assert doc["best"]["value"] == max(t["value"] for t in doc["trials"]
                                        if t["value"] is not None)
-    assert doc["best"]["refit_val_accuracy"] == pytest.approx(doc["best"]["value"])
+    assert doc["best"]["val_accuracy"] == pytest.approx(doc["best"]["value"])
     assert [r["name"].split()[0] for r in doc["rows"]] == ["tuned,", "default"]
     assert "accuracy" in doc["rows"][0]["metrics"]
     assert doc["importances"] or doc["importances_missing"]

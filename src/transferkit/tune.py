@@ -355,19 +355,21 @@ class TuneResult:
     best_config: dict[str, Any]
     best_val: float
     best_test: dict[str, Any]
-    default_config: dict[str, Any]
-    default_val: float
-    default_test: dict[str, Any]
+    default_config: dict[str, Any] | None  # None: the default was not fitted
+    default_val: float | None
+    default_test: dict[str, Any] | None
     ran: int = 0  # trials this process ran
 
     def rows(self) -> list[tuple[str, dict[str, Any]]]:
         """The comparison: test metrics (and the validation accuracy) of the best and the
         default configuration."""
         n = _finished(self.study)
-        return [(f"tuned, best of {n} trials ({self.space.describe(self.best_config)})",
-                 {**self.best_test, "val_accuracy": self.best_val}),
-                (f"default ({self.space.describe(self.default_config)})",
-                 {**self.default_test, "val_accuracy": self.default_val})]
+        rows = [(f"tuned, best of {n} trials ({self.space.describe(self.best_config)})",
+                 {**self.best_test, "val_accuracy": self.best_val})]
+        if self.default_config is not None:
+            rows.append((f"default ({self.space.describe(self.default_config)})",
+                         {**self.default_test, "val_accuracy": self.default_val}))
+        return rows
 
     def table(self) -> str:
         """:meth:`rows` as a text table."""
@@ -414,7 +416,7 @@ def run_study(space: TuneSpace, split: FixedSplit,
               storage: str | optuna.storages.BaseStorage, study_name: str,
               n_trials: int, timeout: float | None = None, seed: int | None = None,
               settings: Mapping[str, Any] | None = None,
-              echo: Callable[[str], None] = print) -> TuneResult:
+              echo: Callable[[str], None] = print, default: bool = True) -> TuneResult:
     """Run the study until it holds ``n_trials`` finished (complete or pruned) trials, or
     ``timeout`` seconds have passed; then refit its best and the default configuration and
     score both on the test split (once).
@@ -440,6 +442,10 @@ def run_study(space: TuneSpace, split: FixedSplit,
         :meth:`TuneSpace.settings`.
     echo : callable
         Where the per-trial lines go.
+    default : bool
+        Also fit the default configuration (:meth:`TuneSpace.default`) and score it, for
+        the comparison; False leaves it out (e.g. when it is a long fine-tuning measured
+        elsewhere).
 
     Returns
     -------
@@ -461,6 +467,8 @@ def run_study(space: TuneSpace, split: FixedSplit,
                        {**space.settings(), **dict(settings or {})}, seed)
     from .finetune.loop import TrainingDiverged
 
+    kept: dict[str, Any] = {}  # this process's best trial so far: its number, score, model
+
     def objective(trial: optuna.Trial) -> float:
         ahead = [t for t in study.get_trials(deepcopy=False, states=(
             *FINISHED, optuna.trial.TrialState.RUNNING)) if t.number < trial.number]
@@ -474,7 +482,10 @@ def run_study(space: TuneSpace, split: FixedSplit,
         except TrainingDiverged as exc:  # a hopeless configuration: stopped, like pruning
             trial.set_user_attr("diverged", str(exc))
             raise optuna.TrialPruned(str(exc)) from exc
-        return float(scores(clf, split.X_val, split.y_val)["accuracy"])
+        value = float(scores(clf, split.X_val, split.y_val)["accuracy"])
+        if not kept or value > kept["value"]:  # no refit at the end when it stays the best
+            kept.update(number=trial.number, value=value, model=clf)
+        return value
 
     def progress(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
         if t.user_attrs.get("surplus"):
@@ -522,13 +533,19 @@ def run_study(space: TuneSpace, split: FixedSplit,
                                "(--n-trials), or narrow the search (--strategies)")
     best = study.best_trial
     best_config = best.user_attrs["config"]
-    clf = fit_config(best_config, space, split)  # the same seed and split: the same model
+    if kept.get("number") == best.number:  # trained here: the very model that was scored
+        clf = kept.pop("model")
+    else:  # another worker's trial: the same seed and split give the same model
+        clf = fit_config(best_config, space, split)
+    kept.clear()
     best_val = float(scores(clf, split.X_val, split.y_val)["accuracy"])
     best_test = scores(clf, split.X_test, split.y_test)
-    default_config = space.default()
-    clf = fit_config(default_config, space, split)
-    default_val = float(scores(clf, split.X_val, split.y_val)["accuracy"])
-    default_test = scores(clf, split.X_test, split.y_test)
+    default_config = default_val = default_test = None
+    if default:
+        default_config = space.default()
+        clf = fit_config(default_config, space, split)
+        default_val = float(scores(clf, split.X_val, split.y_val)["accuracy"])
+        default_test = scores(clf, split.X_test, split.y_test)
     return TuneResult(study, space, best_config, best_val, best_test, default_config,
                       default_val, default_test, ran)
 
@@ -565,11 +582,12 @@ def tune_document(result: TuneResult, protocol: str, **extra: Any) -> dict[str, 
         trials=trial_records(result.study),
         best={"number": best.number, "value": best.value, "params": dict(best.params),
               "config": result.best_config, "description":
-              result.space.describe(result.best_config), "refit_val_accuracy":
+              result.space.describe(result.best_config), "val_accuracy":
               result.best_val, "test": result.best_test},
-        default={"config": result.default_config, "description":
-                 result.space.describe(result.default_config),
-                 "val_accuracy": result.default_val, "test": result.default_test},
+        default=None if result.default_config is None else {
+            "config": result.default_config, "description":
+            result.space.describe(result.default_config),
+            "val_accuracy": result.default_val, "test": result.default_test},
         importances=found, importance_method="fanova (optuna, seed 0)",
         **({"importances_missing": missing} if missing else {}),
         study=result.study.study_name, space=result.space.settings(), **extra)
