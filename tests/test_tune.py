@@ -50,6 +50,21 @@ def test_each_strategy_and_head_declares_a_search_space_that_builds_it():
     assert set(HEADS.get("logistic").search_space(trial)) == {"C"}
 
 
+def test_each_deep_adaptation_method_declares_a_search_space_that_builds_it():
+    from transferkit.adapt.deep import DOMAIN_LOSSES, DeepDomainAdaptation, make_domain_loss
+
+    for name, cls in DOMAIN_LOSSES.items():
+        _, trial = _trial()
+        make_domain_loss(name, 8, 2, **cls.search_space(trial))
+        assert all(p.startswith(f"{name}.") for p in trial.params)
+    _, trial = _trial()
+    space = DeepDomainAdaptation.search_space(trial, "mcc")
+    assert set(space) == {"method_params", "trade_off"} and "temperature" in \
+        space["method_params"]
+    _, trial = _trial()
+    assert DeepDomainAdaptation.search_space(trial, "source-only") == {}
+
+
 def test_importing_transferkit_does_not_import_optuna():
     code = ("import sys, transferkit, transferkit.cli, transferkit.finetune, transferkit.heads; "
             "print('optuna' in sys.modules)")
@@ -168,12 +183,37 @@ def test_two_processes_share_one_sqlite_study(squares, tmp_path, isolated_cache)
     assert len(json.loads((out / "metrics.json").read_text())["trials"]) == 6
 
 
+def test_adaptation_trials_are_chosen_by_the_label_free_dev_score(tmp_path, capsys):
+    X, Y = make_squares(100, seed=0)
+    np.savez(tmp_path / "source.npz", X=X, y=Y[:, 0])
+    Xt, Yt = make_squares(60, seed=1)
+    Xt = np.clip(Xt.astype(int) + 40, 0, 255).astype(np.uint8)  # a brighter target domain
+    np.savez(tmp_path / "target.npz", X=Xt[:40], y=Yt[:40, 0])  # its labels are never read
+    np.savez(tmp_path / "test.npz", X=Xt[40:], y=Yt[40:, 0])
+    out = tmp_path / "da"
+    assert main(["--quiet", "tune", str(tmp_path / "source.npz"), "--target",
+                 str(tmp_path / "target.npz"), "--target-test", str(tmp_path / "test.npz"),
+                 "--methods", "dann,source-only", "--epochs", "1", "--n-trials", "2",
+                 "--seed", "0", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "label-free DEV score" in text and "scored once on" in text
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["kind"] == "tune" and len(doc["trials"]) == 2
+    assert doc["best"]["value"] == doc["best"]["dev_score"]  # the model that was scored
+    assert "accuracy" in doc["best"]["test"] and "dev_score" in doc["rows"][0]["metrics"]
+    assert all("trade_off" in t["params"] or t["params"].get("method") == "source-only"
+               for t in doc["trials"])
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--storage", "postgresql://nohost:1/x"], "cannot open the study storage"),
     (["--storage", "sqlite:///{tmp}/missing/dir/study.db"], "cannot open the study storage"),
     (["--strategies", ""], "the search space is empty"),
     (["--strategies", "nope"], "unknown strategy 'nope'"),
     (["--n-trials", "0"], "--n-trials must be >= 1"),
+    (["--methods", "dann"], "belong to a domain-adaptation search"),
+    (["--target", "{tmp}/t.npz", "--methods", ""], "the search space is empty"),
+    (["--target", "{tmp}/t.npz", "--methods", "nope"], "unknown deep domain-adaptation method"),
 ])
 def test_bad_tune_input_is_one_line_exit_2(extra, message, squares, tmp_path, capsys):
     out = tmp_path / "run"

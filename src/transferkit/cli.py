@@ -367,6 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="binary: what the threshold maximises on validation [f1]")
     tu.add_argument("--seed", type=int, default=None,
                     help="seed of the sampler (the split is always seed 0) [random]")
+    tu.add_argument("--target", help="domain adaptation: unlabelled target data (DATA is the "
+                    "labelled source); trials are then chosen by the label-free DEV score")
+    tu.add_argument("--target-test", help="with --target: labelled target test data, scored "
+                    "once for the best and the default configuration")
+    tu.add_argument("--methods", type=_column_list, default=None,
+                    help="with --target: candidate deep methods, e.g. dann,cdan,mcc,"
+                    "source-only [dann,deep-coral,source-only]")
     _data_options(tu)
 
     command("backbones", help="list backbones and whether they work here")
@@ -1316,12 +1323,12 @@ def _source_table(rows: list[dict[str, Any]]) -> str:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from ._io import write_json
     from .data.split import stratified_split
     from .results import read_results
     from .tune import (
         DEFAULT_STRATEGIES,
         STUDY_FILE,
+        AdaptSpace,
         FixedSplit,
         TuneSpace,
         open_storage,
@@ -1355,10 +1362,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise TransferkitError(f"--test-size and --val-size must be in (0, 1) with a sum "
                                f"< 1, got {args.test_size} and {args.val_size}",
                                "use e.g. --test-size 0.2 --val-size 0.2 (tuning needs both)")
-    strategies = tuple(DEFAULT_STRATEGIES if args.strategies is None else args.strategies)
-    space = TuneSpace(strategies=strategies, backbone=args.backbone or "", head=args.head,
-                      epochs=args.epochs, batch_size=args.batch_size, engine=args.engine,
-                      threshold_metric=args.threshold_metric or None)
+    if args.target is None and (args.methods is not None or args.target_test):
+        raise TransferkitError("--methods and --target-test belong to a domain-adaptation "
+                               "search", "add --target TARGET (unlabelled target data), or "
+                               "drop them")
+    if args.target is not None:
+        strategies = tuple(("finetune",) if args.strategies is None else args.strategies)
+        space = AdaptSpace(strategies=strategies, backbone=args.backbone or "",
+                           epochs=args.epochs, batch_size=args.batch_size)
+        if args.methods is not None:
+            space.methods = tuple(args.methods)
+    else:
+        strategies = tuple(DEFAULT_STRATEGIES if args.strategies is None else args.strategies)
+        space = TuneSpace(strategies=strategies, backbone=args.backbone or "", head=args.head,
+                          epochs=args.epochs, batch_size=args.batch_size, engine=args.engine,
+                          threshold_metric=args.threshold_metric or None)
     space.check()  # an empty search space: one line before any data is read
     created = not out.exists()
     if not args.storage:
@@ -1370,6 +1388,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         raise
+    if args.target is not None:
+        return _tune_adaptation(args, space, opened, out)
     data = _load(args.data, args)
     space.backbone = _default_backbone(args, data)
     if any(not space.frozen(s) for s in strategies):
@@ -1403,6 +1423,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
                 "trial's configuration and the default one refit the same way and scored "
                 "once on the test split")
     doc = tune_document(result, protocol, data=str(args.data), storage=_redact(storage))
+    _tune_report(result, doc, protocol, out)
+    return 0
+
+
+def _tune_report(result: Any, doc: dict[str, Any], protocol: str, out: Path) -> None:
+    """Print a tune run's protocol, comparison and importances; write its metrics.json."""
+    from ._io import write_json
+
     print(f"protocol: {protocol}")
     print(result.table())
     if doc.get("importances"):
@@ -1413,6 +1441,47 @@ def cmd_tune(args: argparse.Namespace) -> int:
     write_json(out / "metrics.json", doc)
     print(f"saved {out / 'metrics.json'} ({len(doc['trials'])} trials, this run ran "
           f"{result.ran})")
+
+
+def _tune_adaptation(args: argparse.Namespace, space: Any, storage: Any, out: Path) -> int:
+    """``tune SOURCE --target TARGET``: deep domain adaptation, each trial's value the
+    label-free DEV score of its selected epoch; the target test set (when given) is scored
+    once for the best and the default configuration."""
+    from .data.split import stratified_split
+    from .tune import FixedSplit, run_study, tune_document
+
+    args.source, args.target_labelled = args.data, None
+    source, target, test, _ = _adapt_data(args)
+    space.backbone = _default_backbone(args, source, args.data, image="lenet")
+    if any(s == "partial" for s in space.strategies):
+        from .backbones import load_backbone
+
+        space.context["layer_groups"] = len(load_backbone(space.backbone).layer_groups())
+    y = np.asarray(source.y)
+    split = stratified_split(y, 0.0, args.val_size, 0)
+    fixed = FixedSplit(take(source.X, split.train), y[split.train], take(source.X, split.val),
+                       y[split.val], None if test is None else test.X,
+                       None if test is None else np.asarray(test.y), split.protocol,
+                       X_target=target.X)
+    out.mkdir(parents=True, exist_ok=True)
+    name = args.study_name or out.resolve().name
+    print(f"source: {args.data} ({len(source)} labelled); target: {args.target} "
+          f"({len(target)} samples, labels unused); study '{name}'; methods "
+          f"{', '.join(space.methods)}; strategies {', '.join(space.strategies)}", flush=True)
+    result = run_study(space, fixed, storage, name, args.n_trials, timeout=args.timeout,
+                       seed=args.seed, settings={"data": str(args.data), "n": len(source),
+                                                 "target": str(args.target),
+                                                 "val_size": args.val_size})
+    protocol = (f"labelled source {args.data}: stratified {args.val_size:.0%} held out (seed "
+                f"0, the same in every trial); unlabelled target {args.target}; each trial's "
+                f"value is the label-free {space.selector.upper()} score of the epoch its "
+                "selector kept (no target label read)"
+                + (f"; the best and the default configuration scored once on "
+                   f"{args.target_test}" if test is not None else
+                   "; no --target-test: nothing scored on target labels"))
+    doc = tune_document(result, protocol, data=str(args.data), target=str(args.target),
+                        storage=_redact(storage.url if hasattr(storage, "url") else ""))
+    _tune_report(result, doc, protocol, out)
     return 0
 
 

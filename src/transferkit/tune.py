@@ -95,15 +95,18 @@ def loop_space(trial: optuna.Trial, default_lr: float) -> dict[str, float]:
 
 @dataclass
 class FixedSplit:
-    """The one split every trial uses: inputs and labels of train, validation and test."""
+    """The one split every trial uses: inputs and labels of train, validation and test
+    (``X_test`` None: nothing to test on), and for domain adaptation the unlabelled
+    target inputs ``X_target``."""
 
     X_train: Any
     y_train: np.ndarray
     X_val: Any
     y_val: np.ndarray
     X_test: Any
-    y_test: np.ndarray
+    y_test: np.ndarray | None
     protocol: str
+    X_target: Any = None
 
 
 @dataclass
@@ -136,6 +139,10 @@ class TuneSpace:
     batch_size: int | None = None
     engine: str = "auto"
     threshold_metric: str | None = "f1"
+
+    #: the objective in words and as a metric name (the comparison's column)
+    objective_name = "validation accuracy"
+    objective_key = "val_accuracy"
 
     def check(self) -> None:
         """Refuse, in one line, a space where nothing is searched (no strategy, or one
@@ -225,6 +232,158 @@ class TuneSpace:
                 "head": self.head, "epochs": self.epochs, "batch_size": self.batch_size,
                 "threshold_metric": self.threshold_metric}
 
+    def fit(self, config: Mapping[str, Any], split: FixedSplit,
+            callbacks: Sequence[Callback] = ()) -> Any:
+        """A :class:`~transferkit.estimator.TransferClassifier` of ``config`` fitted on
+        ``split``'s training part, its epoch (and binary threshold) chosen on its
+        validation part; the head is not refit on train + validation, so the validation
+        score stays a held-out score. ``callbacks``: further loop callbacks (e.g.
+        :class:`OptunaPruning`), unused by the frozen path."""
+        from .estimator import TransferClassifier
+
+        common = {"backbone": self.backbone, "threshold_metric": self.threshold_metric,
+                  "refit": False, "random_state": 0, "engine": self.engine,
+                  "batch_size": self.batch_size}
+        if self.frozen(config["strategy"]):
+            clf = TransferClassifier(head=config["head"],
+                                     head_params=config["head_params"] or None, **common)
+        else:
+            loop = dict(config["loop"])
+            lr = loop.pop("lr", None)
+            clf = TransferClassifier(
+                strategy=config["strategy"], strategy_params=config["strategy_params"] or None,
+                epochs=self.epochs, lr=lr, finetune_params={**loop, "verbose": False},
+                **common)
+        return clf.fit(split.X_train, split.y_train, split.X_val, split.y_val,
+                       callbacks=callbacks)
+
+    def objective(self, clf: Any, split: FixedSplit) -> float:
+        """A trial's value: the fitted ``clf``'s validation accuracy (higher is better)."""
+        return float(scores(clf, split.X_val, split.y_val)["accuracy"])
+
+    def test_scores(self, clf: Any, split: FixedSplit) -> dict[str, Any]:
+        """The test metrics of ``clf`` (``{}`` when the split has no test part)."""
+        if split.X_test is None:
+            return {}
+        return scores(clf, split.X_test, split.y_test)
+
+
+@dataclass
+class AdaptSpace(TuneSpace):
+    """The search of deep domain adaptation (``transferkit tune SOURCE --target TARGET``):
+    the method among ``methods``, its options and the adaptation weight
+    (:meth:`DeepDomainAdaptation.search_space
+    <transferkit.adapt.deep.estimator.DeepDomainAdaptation.search_space>`, which asks the
+    method's own :meth:`~transferkit.adapt.deep.base.DomainLoss.search_space`), the
+    strategy and its options, and the loop's learning rate (a decade either side of
+    ``adapt``'s 1e-3) and weight decay. A trial's value is the label-free ``selector``
+    score (DEV: importance-weighted held-out source risk, negated) of its selected epoch:
+    no target label is read for selection."""
+
+    methods: tuple[str, ...] = ("dann", "deep-coral", "source-only")
+    selector: str = "dev"
+    head: str = ""
+    threshold_metric: str | None = None
+
+    objective_name = "label-free DEV score"
+    objective_key = "dev_score"
+    DEFAULT_LR = 1e-3  # `transferkit adapt`'s
+
+    def check(self) -> None:
+        """Refuse, in one line, no method or strategy, or an unknown name.
+
+        Raises
+        ------
+        TransferkitError
+        """
+        from .adapt.deep import DEEP_SELECTORS, DOMAIN_LOSSES, SOURCE_ONLY
+        from .finetune.strategies import STRATEGIES
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if not self.methods or not self.strategies:
+            raise TransferkitError("the search space is empty: no "
+                                   + ("adaptation method" if not self.methods else "strategy")
+                                   + " to try", "name at least one, e.g. --methods "
+                                   "dann,deep-coral --strategies finetune")
+        for name in self.methods:
+            if name != SOURCE_ONLY:
+                DOMAIN_LOSSES.get(name)
+        for name in self.strategies:
+            STRATEGIES.get(name)
+        if self.selector not in DEEP_SELECTORS or self.selector == "last":
+            raise TransferkitError(f"selector '{self.selector}' gives no score to tune on",
+                                   "use dev (the default), iwv, snd or entropy")
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The method and its settings, the strategy and its options, the loop's.
+
+        Returns
+        -------
+        dict
+            ``{"method", "method_params", "trade_off", "strategy", "strategy_params",
+            "loop"}``.
+        """
+        from .adapt.deep import DeepDomainAdaptation
+        from .finetune.strategies import STRATEGIES
+
+        method = (trial.suggest_categorical("method", list(self.methods))
+                  if len(self.methods) > 1 else self.methods[0])
+        config: dict[str, Any] = {"method": method, "method_params": {}, "trade_off": None,
+                                  **DeepDomainAdaptation.search_space(trial, method)}
+        name = (trial.suggest_categorical("strategy", list(self.strategies))
+                if len(self.strategies) > 1 else self.strategies[0])
+        config["strategy"] = name
+        config["strategy_params"] = STRATEGIES.get(name).search_space(trial, **self.context)
+        config["loop"] = loop_space(trial, self.DEFAULT_LR)
+        return config
+
+    def default(self) -> dict[str, Any]:
+        """``transferkit adapt``'s settings: the first method and strategy, their default
+        options, trade-off 1, lr 1e-3."""
+        return {"method": self.methods[0], "method_params": {}, "trade_off": None,
+                "strategy": self.strategies[0], "strategy_params": {}, "loop": {}}
+
+    def describe(self, config: Mapping[str, Any]) -> str:
+        """E.g. ``lenet, dann (hidden=256, trade_off=0.4), finetune (lr=0.002, ...)``."""
+        method = {**config.get("method_params", {}),
+                  **({"trade_off": config["trade_off"]} if config.get("trade_off") else {})}
+        loop = {**config.get("strategy_params", {}), **config.get("loop", {})}
+
+        def options(values: Mapping[str, Any]) -> str:
+            text = ", ".join(f"{k}={_short(v)}" for k, v in values.items())
+            return f" ({text})" if text else ""
+
+        return (f"{self.backbone}, {config.get('method', '?')}{options(method)}, "
+                f"{config.get('strategy', '?')}{options(loop)}")
+
+    def settings(self) -> dict[str, Any]:
+        return {"methods": list(self.methods), "selector": self.selector,
+                "strategies": list(self.strategies), "backbone": self.backbone,
+                "epochs": self.epochs, "batch_size": self.batch_size}
+
+    def fit(self, config: Mapping[str, Any], split: FixedSplit,
+            callbacks: Sequence[Callback] = ()) -> Any:
+        """A :class:`~transferkit.adapt.deep.DeepDomainAdaptation` of ``config`` on the
+        source training part and the unlabelled target, the epoch chosen by
+        :attr:`selector` (held-out source, unlabelled target)."""
+        from .adapt.deep import DeepDomainAdaptation
+
+        loop = dict(config["loop"])
+        clf = DeepDomainAdaptation(
+            method=config["method"], method_params=config["method_params"] or None,
+            **({"trade_off": config["trade_off"]} if config.get("trade_off") else {}),
+            selector=self.selector, backbone=self.backbone, strategy=config["strategy"],
+            strategy_params=config["strategy_params"] or None, epochs=self.epochs,
+            **({"lr": loop.pop("lr")} if "lr" in loop else {}), **loop,
+            **({"batch_size": self.batch_size} if self.batch_size else {}),
+            verbose=False, random_state=0)
+        return clf.fit(split.X_train, split.y_train, X_target=split.X_target,
+                       X_val=split.X_val, y_val=split.y_val, callbacks=callbacks)
+
+    def objective(self, clf: Any, split: FixedSplit) -> float:
+        """The selector's score of the selected epoch (no target label read)."""
+        return float(clf.history_[clf.best_epoch_]["selection_score"])
+
 
 def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
@@ -232,41 +391,24 @@ def _short(value: Any) -> str:
 
 def fit_config(config: Mapping[str, Any], space: TuneSpace, split: FixedSplit,
                callbacks: Sequence[Callback] = ()) -> Any:
-    """A :class:`~transferkit.estimator.TransferClassifier` of ``config`` fitted on
-    ``split``'s training part, its epoch (and binary threshold) chosen on its validation
-    part; the head is not refit on train + validation, so the validation score stays a
-    held-out score.
+    """The model of one configuration, fitted on ``split`` by ``space``
+    (:meth:`TuneSpace.fit`, :meth:`AdaptSpace.fit`).
 
     Parameters
     ----------
     config : dict
-        From :meth:`TuneSpace.suggest` or :meth:`TuneSpace.default`.
+        From the space's ``suggest`` or ``default``.
     space : TuneSpace
     split : FixedSplit
     callbacks : sequence of Callback
-        Further loop callbacks (e.g. :class:`OptunaPruning`); unused by the frozen path.
+        Further loop callbacks (e.g. :class:`OptunaPruning`).
 
     Returns
     -------
-    TransferClassifier
+    estimator
         Fitted.
     """
-    from .estimator import TransferClassifier
-
-    common = {"backbone": space.backbone, "threshold_metric": space.threshold_metric,
-              "refit": False, "random_state": 0, "engine": space.engine}
-    if space.frozen(config["strategy"]):
-        clf = TransferClassifier(head=config["head"], head_params=config["head_params"] or None,
-                                 batch_size=space.batch_size, **common)
-    else:
-        loop = dict(config["loop"])
-        lr = loop.pop("lr", None)
-        clf = TransferClassifier(
-            strategy=config["strategy"], strategy_params=config["strategy_params"] or None,
-            epochs=space.epochs, lr=lr, batch_size=space.batch_size,
-            finetune_params={**loop, "verbose": False}, **common)
-    return clf.fit(split.X_train, split.y_train, split.X_val, split.y_val,
-                   callbacks=callbacks)
+    return space.fit(config, split, callbacks)
 
 
 def scores(clf: Any, X: Any, y: np.ndarray) -> dict[str, Any]:
@@ -364,18 +506,19 @@ class TuneResult:
         """The comparison: test metrics (and the validation accuracy) of the best and the
         default configuration."""
         n = _finished(self.study)
+        key = self.space.objective_key
         rows = [(f"tuned, best of {n} trials ({self.space.describe(self.best_config)})",
-                 {**self.best_test, "val_accuracy": self.best_val})]
+                 {**self.best_test, key: self.best_val})]
         if self.default_config is not None:
             rows.append((f"default ({self.space.describe(self.default_config)})",
-                         {**self.default_test, "val_accuracy": self.default_val}))
+                         {**self.default_test, key: self.default_val}))
         return rows
 
     def table(self) -> str:
         """:meth:`rows` as a text table."""
         from .metrics import SHOWN, format_table
 
-        return format_table(self.rows(), (*SHOWN, "val_accuracy"))
+        return format_table(self.rows(), (*SHOWN, self.space.objective_key))
 
 
 def trial_records(study: optuna.Study) -> list[dict[str, Any]]:
@@ -482,7 +625,7 @@ def run_study(space: TuneSpace, split: FixedSplit,
         except TrainingDiverged as exc:  # a hopeless configuration: stopped, like pruning
             trial.set_user_attr("diverged", str(exc))
             raise optuna.TrialPruned(str(exc)) from exc
-        value = float(scores(clf, split.X_val, split.y_val)["accuracy"])
+        value = space.objective(clf, split)
         if not kept or value > kept["value"]:  # no refit at the end when it stays the best
             kept.update(number=trial.number, value=value, model=clf)
         return value
@@ -493,7 +636,7 @@ def run_study(space: TuneSpace, split: FixedSplit,
         what = space.describe(t.user_attrs.get("config") or {"strategy": "?",
                                                                "strategy_params": {}, "loop": {}})
         if t.state == optuna.trial.TrialState.COMPLETE:
-            outcome = f"validation accuracy {t.value:.4f}"
+            outcome = f"{space.objective_name} {t.value:.4f}"
         elif t.user_attrs.get("diverged"):
             outcome = "diverged (counted as pruned)"
         elif t.state == optuna.trial.TrialState.PRUNED:
@@ -538,14 +681,14 @@ def run_study(space: TuneSpace, split: FixedSplit,
     else:  # another worker's trial: the same seed and split give the same model
         clf = fit_config(best_config, space, split)
     kept.clear()
-    best_val = float(scores(clf, split.X_val, split.y_val)["accuracy"])
-    best_test = scores(clf, split.X_test, split.y_test)
+    best_val = space.objective(clf, split)
+    best_test = space.test_scores(clf, split)
     default_config = default_val = default_test = None
     if default:
         default_config = space.default()
         clf = fit_config(default_config, space, split)
-        default_val = float(scores(clf, split.X_val, split.y_val)["accuracy"])
-        default_test = scores(clf, split.X_test, split.y_test)
+        default_val = space.objective(clf, split)
+        default_test = space.test_scores(clf, split)
     return TuneResult(study, space, best_config, best_val, best_test, default_config,
                       default_val, default_test, ran)
 
@@ -582,12 +725,13 @@ def tune_document(result: TuneResult, protocol: str, **extra: Any) -> dict[str, 
         trials=trial_records(result.study),
         best={"number": best.number, "value": best.value, "params": dict(best.params),
               "config": result.best_config, "description":
-              result.space.describe(result.best_config), "val_accuracy":
+              result.space.describe(result.best_config), result.space.objective_key:
               result.best_val, "test": result.best_test},
         default=None if result.default_config is None else {
             "config": result.default_config, "description":
             result.space.describe(result.default_config),
-            "val_accuracy": result.default_val, "test": result.default_test},
+            result.space.objective_key: result.default_val, "test": result.default_test},
+        objective=result.space.objective_name,
         importances=found, importance_method="fanova (optuna, seed 0)",
         **({"importances_missing": missing} if missing else {}),
         study=result.study.study_name, space=result.space.settings(), **extra)
