@@ -32,6 +32,10 @@ import optuna
 from .errors import TransferkitError
 from .finetune.callbacks import Callback
 
+__all__ = ["DEFAULT_STRATEGIES", "AdaptSpace", "FixedSplit", "OptunaPruning", "TuneResult",
+           "TuneSpace", "fit_config", "importances", "load_study", "loop_space",
+           "open_storage", "run_study", "scores", "trial_records", "tune_document"]
+
 #: the strategies ``tune`` chooses among when none are named
 DEFAULT_STRATEGIES = ("linear-probe", "partial", "finetune")
 #: the SQLite file of a run dir's study
