@@ -564,9 +564,10 @@ def run_study(space: TuneSpace, split: FixedSplit,
               n_trials: int, timeout: float | None = None, seed: int | None = None,
               settings: Mapping[str, Any] | None = None,
               echo: Callable[[str], None] = print, default: bool = True) -> TuneResult:
-    """Run the study until it holds ``n_trials`` finished (complete or pruned) trials, or
-    ``timeout`` seconds have passed; then refit its best and the default configuration and
-    score both on the test split (once).
+    """Run the study until it holds ``n_trials`` finished (complete or pruned) trials
+    (waiting for the last ones when other workers run them), or ``timeout`` seconds have
+    passed; then score the best configuration (the model of its trial when this process ran
+    it, else a refit: the same seed and split) and the default one on the test split, once.
 
     Parameters
     ----------
@@ -662,17 +663,20 @@ def run_study(space: TuneSpace, split: FixedSplit,
         echo(f"study '{study_name}' holds {done} finished trial(s); running the "
              f"{max(0, n_trials - done)} missing")
     while True:
-        _fail_stale(study)  # a killed worker's trial: run it again
-        running = len(study.get_trials(deepcopy=False,
-                                       states=(optuna.trial.TrialState.RUNNING,)))
-        if _finished(study) + running >= n_trials:
+        _fail_stale(study)  # a killed worker's trial (no heartbeat): failed, run again
+        done = _finished(study)
+        if done >= n_trials:
             break
         if timeout is not None and time.monotonic() - start >= timeout:
             echo(f"--timeout {timeout:g} s reached: no new trial started")
             break
+        running = len(study.get_trials(deepcopy=False,
+                                       states=(optuna.trial.TrialState.RUNNING,)))
+        if done + running >= n_trials:  # the last trials run elsewhere: wait for them
+            time.sleep(1.0)
+            continue
         study.optimize(objective, n_trials=1, catch=(_Surplus,), callbacks=[progress])
         ran += 1
-    _wait_for_others(study)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise TransferkitError(f"none of the study's {len(study.trials)} trials completed "
@@ -695,17 +699,6 @@ def run_study(space: TuneSpace, split: FixedSplit,
         default_test = space.test_scores(clf, split)
     return TuneResult(study, space, best_config, best_val, best_test, default_config,
                       default_val, default_test, ran)
-
-
-def _wait_for_others(study: optuna.Study) -> None:
-    """Wait (bounded by the heartbeat grace period) for the trials other workers are still
-    running, so the results name the study's best of all its trials."""
-    limit = time.monotonic() + GRACE_S
-    while time.monotonic() < limit:
-        _fail_stale(study)
-        if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            return
-        time.sleep(1.0)
 
 
 def _fail_stale(study: optuna.Study) -> None:
