@@ -1414,7 +1414,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
           f"{len(np.unique(y))} classes); study '{name}' in {storage}; strategies "
           f"{', '.join(strategies)}", flush=True)
     result = run_study(space, fixed, opened, name, args.n_trials, timeout=args.timeout,
-                       seed=args.seed, settings={"data": str(args.data), "n": len(data),
+                       seed=args.seed, settings={"data": Path(args.data).name, "n": len(data),
                                                  "test_size": args.test_size,
                                                  "val_size": args.val_size})
     protocol = (f"{split.protocol} (seed 0, the same split in every trial); each trial "
@@ -1469,8 +1469,8 @@ def _tune_adaptation(args: argparse.Namespace, space: Any, storage: Any, out: Pa
           f"({len(target)} samples, labels unused); study '{name}'; methods "
           f"{', '.join(space.methods)}; strategies {', '.join(space.strategies)}", flush=True)
     result = run_study(space, fixed, storage, name, args.n_trials, timeout=args.timeout,
-                       seed=args.seed, settings={"data": str(args.data), "n": len(source),
-                                                 "target": str(args.target),
+                       seed=args.seed, settings={"data": Path(args.data).name, "n": len(source),
+                                                 "target": Path(args.target).name,
                                                  "val_size": args.val_size})
     protocol = (f"labelled source {args.data}: stratified {args.val_size:.0%} held out (seed "
                 f"0, the same in every trial); unlabelled target {args.target}; each trial's "
