@@ -186,8 +186,9 @@ def main() -> None:
                           "`transferkit tune`'s engine (transferkit.tune.run_study): Optuna "
                           "TPE (seed 0), median pruning, each study in its own SQLite file. "
                           f"The split of finetune_mr: {split.protocol}, the same in every "
-                          "trial; objective = validation accuracy; the best configuration "
-                          "and the default are refit and scored once on test."])
+                          "trial; objective = validation accuracy; the best trial's model "
+                          "(the one its validation score came from) and, for the frozen "
+                          "studies, the default configuration are scored once on test."])
 
 
 if __name__ == "__main__":
