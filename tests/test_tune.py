@@ -92,12 +92,12 @@ def test_a_trial_config_asks_the_strategy_the_head_and_the_loop():
 
 
 def test_the_pruning_callback_reports_and_prunes():
-    _, trial = _trial(optuna.pruners.ThresholdPruner(lower=0.9))
+    study, trial = _trial(optuna.pruners.ThresholdPruner(lower=0.9))
     callback = OptunaPruning(trial)
     callback.on_epoch_end(None, TrainState(score=None), 0, {})  # no score: nothing reported
     with pytest.raises(optuna.TrialPruned):
         callback.on_epoch_end(None, TrainState(score=(0.5, -0.7)), 0, {})
-    assert trial.storage.get_trial(trial._trial_id).intermediate_values == {0: 0.5}
+    assert study.trials[0].intermediate_values == {0: 0.5}
     _, kept = _trial(optuna.pruners.ThresholdPruner(lower=0.1))
     OptunaPruning(kept).on_epoch_end(None, TrainState(score=(0.5,)), 0, {})  # not pruned
 
@@ -118,10 +118,10 @@ def test_the_loop_stops_a_pruned_fine_tuning(squares):
         def prune(self, study, trial):
             return True
 
-    _, trial = _trial(Never())
+    study, trial = _trial(Never())
     with pytest.raises(optuna.TrialPruned, match="after epoch 1"):
         fit_config(config, space, split, callbacks=[OptunaPruning(trial)])
-    assert list(trial.storage.get_trial(trial._trial_id).intermediate_values) == [0]
+    assert list(study.trials[0].intermediate_values) == [0]  # stopped after the first epoch
 
 
 def test_tune_writes_metrics_and_resumes_only_the_missing_trials(squares, tmp_path,
@@ -153,6 +153,10 @@ def test_tune_writes_metrics_and_resumes_only_the_missing_trials(squares, tmp_pa
     assert main(["--quiet", "tune", str(squares), "--n-trials", "3", "--out", str(out),
                  *CHEAP]) == 0  # already complete: nothing runs
     assert len(json.loads((out / "metrics.json").read_text())["trials"]) == 3
+    assert main(["--quiet", "tune", str(squares), "--n-trials", "9", "--timeout", "0.01",
+                 "--out", str(out), *CHEAP]) == 0  # one trial, then no new one starts
+    assert "--timeout 0.01 s reached" in capsys.readouterr().out
+    assert len(json.loads((out / "metrics.json").read_text())["trials"]) == 4
 
     from transferkit.report.page import build_report
 

@@ -582,7 +582,8 @@ def run_study(space: TuneSpace, split: FixedSplit,
     n_trials : int
         Finished trials the study should hold; a resumed study runs only the missing ones.
     timeout : float or None
-        No new trial starts after this many seconds.
+        No new trial starts after this many seconds (this process runs at least one, as
+        Optuna's ``timeout`` does).
     seed : int or None
         Seed of the TPE sampler (give each worker of a shared study its own).
     settings : dict or None
@@ -667,7 +668,7 @@ def run_study(space: TuneSpace, split: FixedSplit,
         done = _finished(study)
         if done >= n_trials:
             break
-        if timeout is not None and time.monotonic() - start >= timeout:
+        if timeout is not None and ran and time.monotonic() - start >= timeout:
             echo(f"--timeout {timeout:g} s reached: no new trial started")
             break
         running = len(study.get_trials(deepcopy=False,
