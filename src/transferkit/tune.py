@@ -507,15 +507,21 @@ class TuneResult:
     ran: int = 0  # trials this process ran
 
     def rows(self) -> list[tuple[str, dict[str, Any]]]:
-        """The comparison: test metrics (and the validation accuracy) of the best and the
-        default configuration."""
+        """The comparison: the shown test metrics (:data:`~transferkit.metrics.SHOWN`) and
+        the objective of the best and the default configuration."""
+        from .metrics import SHOWN
+
         n = _finished(self.study)
         key = self.space.objective_key
+
+        def shown(test: Mapping[str, Any], value: float) -> dict[str, Any]:
+            return {**{k: test[k] for k in SHOWN if k in test}, key: value}
+
         rows = [(f"tuned, best of {n} trials ({self.space.describe(self.best_config)})",
-                 {**self.best_test, key: self.best_val})]
+                 shown(self.best_test, self.best_val))]
         if self.default_config is not None:
             rows.append((f"default ({self.space.describe(self.default_config)})",
-                         {**self.default_test, key: self.default_val}))
+                         shown(self.default_test, self.default_val)))
         return rows
 
     def table(self) -> str:
