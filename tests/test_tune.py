@@ -236,3 +236,17 @@ def test_tune_refuses_a_folder_it_did_not_write(squares, tmp_path, capsys):
     assert main(["tune", str(squares), "--n-trials", "1", "--out", str(out)]) == 2
     assert "is not a tune run dir" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_space_where_nothing_is_searched_is_one_line(squares, tmp_path, capsys,
+                                                       monkeypatch):
+    from transferkit.heads.logistic import LogisticHead
+
+    monkeypatch.setattr(LogisticHead, "search_space", classmethod(lambda cls, trial: {}))
+    out = tmp_path / "run"
+    assert main(["tune", str(squares), "--n-trials", "2", "--out", str(out), "--backbone",
+                 "lenet", "--strategies", "linear-probe", "--head", "logistic"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the search space is empty: strategy 'linear-probe' with head 'logistic' has " \
+        "nothing to search" in err and "\n" not in err
+    assert not out.exists()
