@@ -178,7 +178,7 @@ PUBLIC_MODULES = [
     "transferkit.data", "transferkit.data.public", "transferkit.data.compose",
     "transferkit.features", "transferkit.heads", "transferkit.heads.base", "transferkit.baselines",
     "transferkit.finetune", "transferkit.finetune.objectives", "transferkit.finetune.callbacks",
-    "transferkit.finetune.lr_find", "transferkit.finetune.selfsup",
+    "transferkit.finetune.lr_find", "transferkit.finetune.selfsup", "transferkit.tune",
     "transferkit.backbones.small_resnet", "transferkit.pretrain",
     "transferkit.ranking", "transferkit.ranking.scores", "transferkit.ranking.candidates",
     "transferkit.adapt", "transferkit.adapt.kernels", "transferkit.adapt.protocols",

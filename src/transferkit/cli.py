@@ -1,4 +1,5 @@
-"""``transferkit`` command line: demo, fit, adapt, predict, evaluate, backbones, lr-find.
+"""``transferkit`` command line: demo, fit, adapt, predict, evaluate, backbones, lr-find,
+tune.
 
 Errors the user can fix print one line (``error: problem -- fix``) and exit 2;
 ``--debug`` shows the traceback.
@@ -337,6 +338,43 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true",
                     help="print the metrics as one JSON object {metric: value} (for scripts)")
     _data_options(ev)
+
+    tu = command("tune", help="Optuna search over the strategy, learning rate, freeze depth, "
+                 "weight decay and the head's settings; chosen on validation only, the best "
+                 "and the default configuration scored on test once")
+    tu.add_argument("data", help="labelled data (any format fit reads)")
+    tu.add_argument("--n-trials", type=int, required=True,
+                    help="finished trials the study should hold (rerunning with the same "
+                    "--out resumes it and runs only the missing ones)")
+    tu.add_argument("--timeout", type=float, help="start no new trial after S seconds")
+    tu.add_argument("--storage", help="Optuna storage URL shared by several workers, e.g. "
+                    "postgresql://user@host/db [sqlite:///OUT/study.db]")
+    tu.add_argument("--study-name", help="the study's name in the storage [OUT's folder name]")
+    tu.add_argument("--out", required=True, help="run directory (metrics.json, the study)")
+    tu.add_argument("--strategies", type=_column_list, default=None,
+                    help="comma-separated candidate strategies [linear-probe,partial,finetune]")
+    tu.add_argument("--backbone", default=None,
+                    help="[efficientnet_lite0 for images, minilm for text]")
+    tu.add_argument("--head", default="logistic",
+                    help="head of the linear-probe trials (its settings are searched): "
+                    "logistic | mlp [logistic]")
+    tu.add_argument("--epochs", type=int, default=3, help="epochs of a fine-tuning trial [3]")
+    tu.add_argument("--batch-size", type=int)
+    tu.add_argument("--engine", default="auto", help="auto | onnx | torch | bf16 [auto]")
+    tu.add_argument("--test-size", type=float, default=0.2)
+    tu.add_argument("--val-size", type=float, default=0.2)
+    tu.add_argument("--threshold-metric", default="f1",
+                    help="binary: what the threshold maximises on validation [f1]")
+    tu.add_argument("--seed", type=int, default=None,
+                    help="seed of the sampler (the split is always seed 0) [random]")
+    tu.add_argument("--target", help="domain adaptation: unlabelled target data (DATA is the "
+                    "labelled source); trials are then chosen by the label-free DEV score")
+    tu.add_argument("--target-test", help="with --target: labelled target test data, scored "
+                    "once for the best and the default configuration")
+    tu.add_argument("--methods", type=_column_list, default=None,
+                    help="with --target: candidate deep methods, e.g. dann,cdan,mcc,"
+                    "source-only [dann,deep-coral,source-only]")
+    _data_options(tu)
 
     command("backbones", help="list backbones and whether they work here")
 
@@ -1379,6 +1417,176 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .data.split import stratified_split
+    from .results import read_results
+    from .tune import (
+        DEFAULT_STRATEGIES,
+        STUDY_FILE,
+        AdaptSpace,
+        FixedSplit,
+        TuneSpace,
+        open_storage,
+        run_study,
+        tune_document,
+    )
+
+    out = Path(args.out)
+    blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise TransferkitError(f"{blocking} is a file, so {out} cannot be a run dir",
+                               "choose another --out folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / STUDY_FILE).is_file():
+        kind = None
+        if (out / "metrics.json").is_file():
+            kind = read_results(out).get("kind")
+        if kind != "tune":
+            raise TransferkitError(f"{out} exists and is not a tune run dir",
+                                   "choose another --out folder (nothing was touched)")
+    if args.n_trials < 1:
+        raise TransferkitError(f"--n-trials must be >= 1, got {args.n_trials}",
+                               "use e.g. --n-trials 12")
+    if args.timeout is not None and not args.timeout > 0:
+        raise TransferkitError(f"--timeout must be > 0 seconds, got {args.timeout}",
+                               "use e.g. --timeout 600")
+    if args.epochs < 1:
+        raise TransferkitError(f"--epochs must be >= 1, got {args.epochs}", "use e.g. "
+                               "--epochs 3")
+    if not 0 < args.test_size < 1 or not 0 < args.val_size < 1 or (
+            args.test_size + args.val_size >= 1):
+        raise TransferkitError(f"--test-size and --val-size must be in (0, 1) with a sum "
+                               f"< 1, got {args.test_size} and {args.val_size}",
+                               "use e.g. --test-size 0.2 --val-size 0.2 (tuning needs both)")
+    if args.target is None and (args.methods is not None or args.target_test):
+        raise TransferkitError("--methods and --target-test belong to a domain-adaptation "
+                               "search", "add --target TARGET (unlabelled target data), or "
+                               "drop them")
+    if args.target is not None:
+        strategies = tuple(("finetune",) if args.strategies is None else args.strategies)
+        space = AdaptSpace(strategies=strategies, backbone=args.backbone or "",
+                           epochs=args.epochs, batch_size=args.batch_size)
+        if args.methods is not None:
+            space.methods = tuple(args.methods)
+    else:
+        strategies = tuple(DEFAULT_STRATEGIES if args.strategies is None else args.strategies)
+        space = TuneSpace(strategies=strategies, backbone=args.backbone or "", head=args.head,
+                          epochs=args.epochs, batch_size=args.batch_size, engine=args.engine,
+                          threshold_metric=args.threshold_metric or None)
+    space.check()  # an empty search space: one line before any data is read
+    created = not out.exists()
+    if not args.storage:
+        out.mkdir(parents=True, exist_ok=True)
+    storage = args.storage or f"sqlite:///{(out / STUDY_FILE).resolve()}"
+    try:  # an unreachable storage: one line before any data is read
+        opened = open_storage(storage)
+    except TransferkitError:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    if args.target is not None:
+        return _tune_adaptation(args, space, opened, out)
+    data = _load(args.data, args)
+    space.backbone = _default_backbone(args, data)
+    if any(not space.frozen(s) for s in strategies):
+        from .backbones import check_modality, load_backbone
+
+        backbone = load_backbone(space.backbone)
+        check_modality(backbone, data.modality)
+        space.context["layer_groups"] = len(backbone.layer_groups())
+    y = np.asarray(data.y)
+    split = stratified_split(y, args.test_size, args.val_size, 0, given=data.split)
+    fixed = FixedSplit(take(data.X, split.train), y[split.train], take(data.X, split.val),
+                       y[split.val], take(data.X, split.test), y[split.test], split.protocol)
+    if space.frozen(strategies[0]) or "linear-probe" in strategies:  # one extraction pass
+        from .base import shared_backbone
+        from .features import extract_features
+
+        extract_features(shared_backbone(space.backbone), data.X, batch_size=args.batch_size,
+                         engine=args.engine)
+    out.mkdir(parents=True, exist_ok=True)
+    name = args.study_name or out.resolve().name
+    print(f"data: {args.data} ({len(data)} samples, {data.modality}, "
+          f"{len(np.unique(y))} classes); study '{name}' in {storage}; strategies "
+          f"{', '.join(strategies)}", flush=True)
+    result = run_study(space, fixed, opened, name, args.n_trials, timeout=args.timeout,
+                       seed=args.seed, settings={"data": Path(args.data).name, "n": len(data),
+                                                 "test_size": args.test_size,
+                                                 "val_size": args.val_size})
+    protocol = (f"{split.protocol} (seed 0, the same split in every trial); each trial "
+                "trained on train, scored on validation (accuracy; the epoch and binary "
+                "threshold also chosen there, no refit on train + validation); the best "
+                "trial's configuration and the default one refit the same way and scored "
+                "once on the test split")
+    doc = tune_document(result, protocol, data=str(args.data), storage=_redact(storage))
+    _tune_report(result, doc, protocol, out)
+    return 0
+
+
+def _tune_report(result: Any, doc: dict[str, Any], protocol: str, out: Path) -> None:
+    """Print a tune run's protocol, comparison and importances; write its metrics.json."""
+    from ._io import write_json
+
+    print(f"protocol: {protocol}")
+    print(result.table())
+    if doc.get("importances"):
+        print("importances (fANOVA): " + ", ".join(
+            f"{k} {v:.2f}" for k, v in doc["importances"].items()))
+    else:
+        print(f"importances: none ({doc['importances_missing']})")
+    write_json(out / "metrics.json", doc)
+    print(f"saved {out / 'metrics.json'} ({len(doc['trials'])} trials, this run ran "
+          f"{result.ran})")
+
+
+def _tune_adaptation(args: argparse.Namespace, space: Any, storage: Any, out: Path) -> int:
+    """``tune SOURCE --target TARGET``: deep domain adaptation, each trial's value the
+    label-free DEV score of its selected epoch; the target test set (when given) is scored
+    once for the best and the default configuration."""
+    from .data.split import stratified_split
+    from .tune import FixedSplit, run_study, tune_document
+
+    args.source, args.target_labelled = args.data, None
+    source, target, test, _ = _adapt_data(args)
+    space.backbone = _default_backbone(args, source, args.data, image="lenet")
+    if any(s == "partial" for s in space.strategies):
+        from .backbones import load_backbone
+
+        space.context["layer_groups"] = len(load_backbone(space.backbone).layer_groups())
+    y = np.asarray(source.y)
+    split = stratified_split(y, 0.0, args.val_size, 0)
+    fixed = FixedSplit(take(source.X, split.train), y[split.train], take(source.X, split.val),
+                       y[split.val], None if test is None else test.X,
+                       None if test is None else np.asarray(test.y), split.protocol,
+                       X_target=target.X)
+    out.mkdir(parents=True, exist_ok=True)
+    name = args.study_name or out.resolve().name
+    print(f"source: {args.data} ({len(source)} labelled); target: {args.target} "
+          f"({len(target)} samples, labels unused); study '{name}'; methods "
+          f"{', '.join(space.methods)}; strategies {', '.join(space.strategies)}", flush=True)
+    result = run_study(space, fixed, storage, name, args.n_trials, timeout=args.timeout,
+                       seed=args.seed, settings={"data": Path(args.data).name, "n": len(source),
+                                                 "target": Path(args.target).name,
+                                                 "val_size": args.val_size})
+    protocol = (f"labelled source {args.data}: stratified {args.val_size:.0%} held out (seed "
+                f"0, the same in every trial); unlabelled target {args.target}; each trial's "
+                f"value is the label-free {space.selector.upper()} score of the epoch its "
+                "selector kept (no target label read)"
+                + (f"; the best and the default configuration scored once on "
+                   f"{args.target_test}" if test is not None else
+                   "; no --target-test: nothing scored on target labels"))
+    doc = tune_document(result, protocol, data=str(args.data), target=str(args.target),
+                        storage=_redact(storage.url if hasattr(storage, "url") else ""))
+    _tune_report(result, doc, protocol, out)
+    return 0
+
+
+def _redact(url: str) -> str:
+    """A storage URL without its password (``user:secret@host`` -> ``user:***@host``)."""
+    import re
+
+    return re.sub(r"(//[^/:@]+:)[^@/]*@", r"\1***@", url)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -1397,6 +1605,7 @@ COMMANDS = {
     "pretrain": cmd_pretrain,
     "rank": cmd_rank,
     "report": cmd_report,
+    "tune": cmd_tune,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import numbers
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from .data.dataset import as_inputs, infer_modality
 from .errors import TransferkitError
 from .features import extract_features
 from .finetune import FineTuneClassifier, FineTuneRegressor
+from .finetune.callbacks import Callback
 from .heads import HEADS
 from .runformat import load_run, register_run_kind, run_config, write_run
 from .settings import estimator_init
@@ -94,9 +96,13 @@ class TransferClassifier(HeadClassifier):
         self.task = task
         self.task_params = task_params
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> TransferClassifier:
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None,
+            callbacks: Sequence[Callback] = ()) -> TransferClassifier:
         """Fit on ``X``/``y`` (targets as ``task`` takes them); model selection on
         ``X_val``/``y_val`` or a ``validation_fraction`` of ``X``.
+
+        ``callbacks``: further callbacks of the fine-tuning loop (a ``strategy`` other than
+        ``linear-probe``; the cached frozen path has no epochs and calls none).
 
         Returns
         -------
@@ -116,7 +122,7 @@ class TransferClassifier(HeadClassifier):
             **({"task": self.task, "task_params": self.task_params}
                if self.task != "classification" else {}),
             **(self.finetune_params or {}))
-        self.finetuned_ = ft.fit(X, y, X_val, y_val)
+        self.finetuned_ = ft.fit(X, y, X_val, y_val, callbacks=callbacks)
         for attr in ("classes_", "threshold_", "head_", "backbone_", "n_validation_", "task_"):
             if attr == "task_" and isinstance(ft.task_, Classification):
                 self.__dict__.pop("task_", None)

@@ -119,7 +119,7 @@ def text_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 
 
 #: metrics in the targets' own units (or R²), printed as they are, not as percentages
-UNSCALED = ("mae", "rmse", "r2")
+UNSCALED = ("mae", "rmse", "r2", "dev_score")  # dev_score: a label-free score, not a share
 
 
 def format_metric(v: Any, key: str = "") -> str:

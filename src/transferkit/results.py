@@ -1,5 +1,5 @@
-"""One versioned results schema for every run kind (``fit``, shallow and deep ``adapt``):
-what ``metrics.json`` holds, so a report or a script can read any run.
+"""One versioned results schema for every run kind (``fit``, shallow and deep ``adapt``,
+``tune``): what ``metrics.json`` holds, so a report or a script can read any run.
 
 Examples
 --------
@@ -20,7 +20,7 @@ from .errors import TransferkitError
 
 SCHEMA = "transferkit.results"
 SCHEMA_VERSION = 1
-RUN_KINDS = ("fit", "adapt-shallow", "adapt-deep")
+RUN_KINDS = ("fit", "adapt-shallow", "adapt-deep", "tune")
 
 
 def metric_value(value: Any) -> dict[str, float | None]:

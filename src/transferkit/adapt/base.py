@@ -17,7 +17,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -31,6 +31,9 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from transferkit.errors import TransferkitError, check
 from transferkit.registry import Registry
+
+if TYPE_CHECKING:  # optuna is imported only by the tune command
+    import optuna
 
 DOMAINS = ("source", "target")
 
@@ -295,6 +298,24 @@ class BaseAdapter(ClassifierMixin, BaseEstimator):
         """The unfitted classifier this adapter trains, to fit on the source alone: the
         no-adaptation baseline of the same pipeline."""
         return self._make_estimator()
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict[str, Any]:
+        """The method's parameters to try in one tuning trial, named
+        ``"<method>.<parameter>"``; ``{}`` here: shallow methods are not searched by
+        ``transferkit tune`` yet (they choose their own on the label-free score, see
+        :mod:`transferkit.adapt.validation`).
+
+        Parameters
+        ----------
+        trial : optuna.Trial
+
+        Returns
+        -------
+        dict
+            Constructor keyword arguments.
+        """
+        return {}
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, Xs: Any, ys: Any, Xt: Any, *extra: Any, yt: Any = None) -> BaseAdapter:

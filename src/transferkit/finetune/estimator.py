@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +64,16 @@ class FineTuneClassifier(HeadClassifier):
         return TrainConfig(**{name: getattr(self, name) for name in LOOP_SETTINGS},
                            seed=self.random_state)
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> FineTuneClassifier:
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None,
+            callbacks: Sequence[Callback] = ()) -> FineTuneClassifier:
         """Fine-tune on ``X``/``y``; select the epoch (and thresholds) on validation data.
 
         ``y``: labels ``(N,)`` (classification), label collections or a 0/1 array ``(N, L)``
-        (``task="multilabel"``), or numbers ``(N,)`` (``task="regression"``)."""
+        (``task="multilabel"``), or numbers ``(N,)`` (``task="regression"``).
+        ``callbacks``: further loop callbacks (:mod:`~transferkit.finetune.callbacks`),
+        called after the epoch is scored and before the best epoch is kept, e.g.
+        :class:`transferkit.tune.OptunaPruning`; they are not part of the estimator's
+        parameters (nothing of them is saved)."""
         check_fit_args(X_val, y_val, self.threshold_metric)
         X = self._check_inputs(X, reset=True)
         X_val = None if X_val is None else self._check_inputs(X_val, reset=False)
@@ -107,9 +113,10 @@ class FineTuneClassifier(HeadClassifier):
         self.strategy_ = strategy.resolve(model, X_tr, c_tr)
         ckpt = (Path(self.checkpoint_dir) / f"seed{self.random_state}"
                 if self.checkpoint_dir else None)
-        objective, callbacks = self._objective(model, X_va, c_va)
+        objective, own = self._objective(model, X_va, c_va)
         trainer = Trainer(model, self.strategy_, self.train_config(), checkpoint_dir=ckpt,
-                          objective=objective or Supervised(task), callbacks=callbacks)
+                          objective=objective or Supervised(task),
+                          callbacks=[*own, *callbacks])
         self.result_ = trainer.fit(X_tr, c_tr, X_va, c_va, resume=self.resume)
         self.model_ = trainer.module
         self.backbone_ = model.backbone

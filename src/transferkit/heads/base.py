@@ -11,10 +11,13 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:  # optuna is imported only by the tune command
+    import optuna
 
 
 class Head(ABC):
@@ -77,6 +80,23 @@ class Head(ABC):
 
     def chosen_params(self) -> dict[str, Any]:
         """Constructor arguments that fix what validation chose (for a refit without it)."""
+        return {}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict[str, Any]:
+        """The head's settings to try in one ``transferkit tune`` trial.
+
+        Parameters
+        ----------
+        trial : optuna.Trial
+            The trial to suggest from; name each parameter ``"<head>.<setting>"``.
+
+        Returns
+        -------
+        dict
+            Keyword arguments of the head's constructor (``head_params``); ``{}`` (the
+            default) when nothing is worth searching.
+        """
         return {}
 
     @abstractmethod

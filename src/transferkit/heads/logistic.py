@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -11,6 +11,9 @@ from torch import nn
 
 from . import register_head
 from .base import Head, column_moments, single_thread, softmax, standardise_rows, val_score
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class LinearHead(Head):
@@ -34,6 +37,12 @@ class LinearHead(Head):
 
     def chosen_params(self) -> dict[str, Any]:
         return {"C": self.C_}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict[str, Any]:
+        """The inverse L2 strength ``C``, log-uniform over 1e-3 .. 100 (:attr:`C_GRID`'s
+        span and one decade either side)."""
+        return {"C": trial.suggest_float(f"{cls.name}.C", 1e-3, 100.0, log=True)}
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"coef": torch.from_numpy(self.coef_),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -10,6 +10,9 @@ from torch import nn
 
 from . import register_head
 from .base import Head, single_thread
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class _MLP(nn.Module):
@@ -94,6 +97,16 @@ class MLPHead(Head):
 
     def chosen_params(self) -> dict[str, Any]:
         return {"epochs": max(1, int(self.best_epoch_))}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict[str, Any]:
+        """Width, dropout, learning rate and weight decay of the MLP (the epoch is still
+        chosen by early stopping on validation)."""
+        return {"hidden": trial.suggest_categorical(f"{cls.name}.hidden", [64, 128, 256, 512]),
+                "dropout": trial.suggest_float(f"{cls.name}.dropout", 0.0, 0.5),
+                "lr": trial.suggest_float(f"{cls.name}.lr", 1e-4, 1e-2, log=True),
+                "weight_decay": trial.suggest_float(f"{cls.name}.weight_decay", 1e-6, 1e-2,
+                                                    log=True)}
 
     def state(self) -> dict[str, torch.Tensor]:
         return dict(self.model_.state_dict())

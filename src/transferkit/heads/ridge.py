@@ -3,7 +3,7 @@ strength ``alpha`` chosen on validation by RMSE."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -11,6 +11,9 @@ import torch
 from . import register_head
 from .base import CHUNK_ROWS, Head, standardise_rows
 from .logistic import _moments
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @register_head("ridge")
@@ -109,6 +112,11 @@ class RidgeHead(Head):
 
     def chosen_params(self) -> dict[str, Any]:
         return {"alpha": self.alpha_}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict[str, Any]:
+        """The L2 strength ``alpha``, log-uniform over :attr:`ALPHA_GRID`'s span."""
+        return {"alpha": trial.suggest_float(f"{cls.name}.alpha", 1e-2, 1e5, log=True)}
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"coef": torch.from_numpy(np.asarray(self.coef_, dtype=np.float64)),

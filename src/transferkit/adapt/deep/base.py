@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from ...errors import TransferkitError, is_finite_number
 from ...registry import Registry
+
+if TYPE_CHECKING:  # optuna is imported only by the tune command
+    import optuna
 
 
 class DomainLoss(nn.Module):
@@ -75,6 +78,25 @@ class DomainLoss(nn.Module):
         -------
         dict
             ``{option: value}``, JSON-serialisable; ``{}`` when the method has none.
+        """
+        return {}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict[str, Any]:
+        """The method's options to try in one ``transferkit tune --target`` trial.
+
+        Parameters
+        ----------
+        trial : optuna.Trial
+            The trial to suggest from; name each parameter ``"<method>.<option>"``.
+
+        Returns
+        -------
+        dict
+            Keyword arguments of the method (``method_params``); ``{}`` (the default) when
+            none is worth searching (the ``trade_off`` weight is searched by the
+            estimator, :meth:`DeepDomainAdaptation.search_space
+            <transferkit.adapt.deep.estimator.DeepDomainAdaptation.search_space>`).
         """
         return {}
 

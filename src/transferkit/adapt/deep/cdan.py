@@ -7,7 +7,7 @@ features), or a random projection of it when ``C * D`` exceeds ``max_dim``. With
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -22,6 +22,9 @@ from .base import (
     reverse_gradient,
 )
 from .dann import domain_bce
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class RandomizedMultilinearMap(nn.Module):
@@ -82,3 +85,9 @@ class ConditionalDomainAdversarialLoss(DomainLoss):
     def options(self) -> dict[str, Any]:
         return {"entropy": self.use_entropy, "hidden": self.hidden, "max_dim": self.max_dim,
                 "random_dim": self.random_dim, "high": self.high, "gamma": self.gamma}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict[str, Any]:
+        """CDAN or CDAN+E (``entropy``) and the discriminator's width (256 or 1024)."""
+        return {"entropy": trial.suggest_categorical(f"{cls.name}.entropy", [True, False]),
+                "hidden": trial.suggest_categorical(f"{cls.name}.hidden", [256, 1024])}

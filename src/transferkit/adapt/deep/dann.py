@@ -7,7 +7,7 @@ to ``high`` (``grl_coefficient``), so early, noisy discriminator gradients do no
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,9 @@ from .base import (
     register_domain_loss,
     reverse_gradient,
 )
+
+if TYPE_CHECKING:
+    import optuna
 
 
 def domain_bce(d_s: torch.Tensor, d_t: torch.Tensor, w_s: torch.Tensor | None = None,
@@ -56,3 +59,8 @@ class DomainAdversarialLoss(DomainLoss):
 
     def options(self) -> dict[str, Any]:
         return {"hidden": self.hidden, "high": self.high, "gamma": self.gamma}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict[str, Any]:
+        """The discriminator's width (256 or 1024)."""
+        return {"hidden": trial.suggest_categorical(f"{cls.name}.hidden", [256, 1024])}

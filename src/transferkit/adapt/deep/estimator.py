@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from ...settings import estimator_init, settings_of
 from ..validation import DEFAULT_SELECTOR
 from .base import DOMAIN_LOSSES, make_domain_loss
 from .select import epoch_selector, oracle_monitor
+
+if TYPE_CHECKING:  # optuna is imported only by the tune command
+    import optuna
 
 SOURCE_ONLY = "source-only"
 
@@ -57,11 +61,13 @@ class DeepDomainAdaptation(FineTuneClassifier):
     task_params = None
 
     def fit(self, X: Any, y: Any, X_target: Any = None, X_val: Any = None, y_val: Any = None,
-            oracle: tuple[Any, Any] | None = None) -> DeepDomainAdaptation:
+            oracle: tuple[Any, Any] | None = None,
+            callbacks: Sequence[Callback] = ()) -> DeepDomainAdaptation:
         """``X``/``y``: labelled source; ``X_target``: unlabelled target (required);
         ``X_val``/``y_val``: held-out source (default: ``validation_fraction`` of ``X``);
         ``oracle``: labelled target test data, only for the ``oracle_test_accuracy``
-        column."""
+        column; ``callbacks``: further loop callbacks, called after the label-free epoch
+        score (e.g. :class:`transferkit.tune.OptunaPruning`)."""
         if self.method != SOURCE_ONLY and self.method not in DOMAIN_LOSSES:
             raise TransferkitError(f"unknown deep domain-adaptation method '{self.method}'",
                                    f"use one of: {', '.join(sorted(DOMAIN_LOSSES))}, "
@@ -80,7 +86,7 @@ class DeepDomainAdaptation(FineTuneClassifier):
             self.__dict__.pop(stale, None)
         self._target, self._oracle = X_target, oracle
         try:
-            super().fit(X, y, X_val, y_val)
+            super().fit(X, y, X_val, y_val, callbacks=callbacks)
         finally:
             self._target = self._oracle = None
         self.history_ = history = self.result_.history
@@ -90,6 +96,30 @@ class DeepDomainAdaptation(FineTuneClassifier):
             self.oracle_epoch_ = int(np.argmax(accs))
             self.oracle_accuracy_ = float(accs[self.oracle_epoch_])
         return self
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial, method: str) -> dict[str, Any]:
+        """The estimator's settings to try in one ``transferkit tune --target`` trial:
+        ``method_params`` from the method's own
+        :meth:`~transferkit.adapt.deep.base.DomainLoss.search_space` and the adaptation
+        loss's weight ``trade_off``, log-uniform over 0.03 .. 3 (neither for
+        ``source-only``).
+
+        Parameters
+        ----------
+        trial : optuna.Trial
+        method : str
+            A registered deep method or ``source-only``.
+
+        Returns
+        -------
+        dict
+            ``{"method_params": dict, "trade_off": float}`` or ``{}``.
+        """
+        if method == SOURCE_ONLY:
+            return {}
+        return {"method_params": DOMAIN_LOSSES.get(method).search_space(trial),
+                "trade_off": trial.suggest_float("trade_off", 0.03, 3.0, log=True)}
 
     def train_config(self) -> TrainConfig:
         """The loop settings, with the method's name on the progress bar and epoch lines."""

@@ -6,11 +6,14 @@ classes (the off-diagonal mass of the entropy-weighted class-correlation matrix)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .base import DomainLoss, check_positive, entropy, register_domain_loss
+
+if TYPE_CHECKING:
+    import optuna
 
 
 def class_confusion(logits: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
@@ -38,3 +41,8 @@ class MinimumClassConfusionLoss(DomainLoss):
 
     def options(self) -> dict[str, Any]:
         return {"temperature": self.temperature}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict[str, Any]:
+        """The probability ``temperature``, 1 .. 5 (the paper's default is 2.5)."""
+        return {"temperature": trial.suggest_float(f"{cls.name}.temperature", 1.0, 5.0)}

@@ -8,7 +8,7 @@ instead of the paper's inner critic iterations.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,6 +20,9 @@ from .base import (
     register_domain_loss,
     reverse_gradient,
 )
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @register_domain_loss("wdgrl")
@@ -70,3 +73,10 @@ class WassersteinCriticLoss(DomainLoss):
     def options(self) -> dict[str, Any]:
         return {"hidden": self.hidden, "penalty": self.penalty, "high": self.high,
                 "gamma": self.gamma}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict[str, Any]:
+        """The critic's width (100 or 500) and its gradient-penalty weight, log-uniform
+        over 1 .. 30."""
+        return {"hidden": trial.suggest_categorical(f"{cls.name}.hidden", [100, 500]),
+                "penalty": trial.suggest_float(f"{cls.name}.penalty", 1.0, 30.0, log=True)}

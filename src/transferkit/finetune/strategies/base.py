@@ -4,7 +4,7 @@ loss term. Strategies know nothing about the training loop."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -13,6 +13,9 @@ from ..._io import load_tensors, save_tensors
 from ...backbones.checkpoint import BACKBONE_FILE, load_weights_into, save_backbone
 from ...errors import TransferkitError
 from ..model import FineTuneModel, unwrap
+
+if TYPE_CHECKING:  # optuna is imported only by the tune command
+    import optuna
 
 HEAD_FILE = "head.safetensors"
 
@@ -45,6 +48,27 @@ class Strategy:
 
     def options(self) -> dict[str, Any]:
         """JSON-serialisable options (saved in the run dir)."""
+        return {}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial, **context: Any) -> dict[str, Any]:
+        """The strategy's options to try in one ``transferkit tune`` trial.
+
+        Parameters
+        ----------
+        trial : optuna.Trial
+            The trial to suggest from; name each parameter ``"<strategy>.<option>"`` so
+            that strategies never share one by accident.
+        **context : Any
+            What the tuner knows about the model, e.g. ``layer_groups`` (the backbone's
+            number of layer groups); ignore what you do not need.
+
+        Returns
+        -------
+        dict
+            Keyword arguments of the strategy's constructor; ``{}`` (the default) when it
+            has no option worth searching.
+        """
         return {}
 
     def resolve(self, model: FineTuneModel, items: Any, codes: Any) -> Strategy:

@@ -7,7 +7,7 @@ earlier groups learn more slowly (Howard & Ruder, 2018, use decay = 1/2.6).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -15,6 +15,9 @@ from ...errors import TransferkitError
 from ..model import FineTuneModel, unwrap
 from . import register_strategy
 from .base import Strategy, _split_decay, freeze
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @register_strategy("gradual")
@@ -32,6 +35,11 @@ class Gradual(Strategy):
 
     def options(self) -> dict[str, Any]:
         return {"decay": self.decay, "per_epoch": self.per_epoch}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial, **context: Any) -> dict[str, Any]:
+        """The discriminative rate ``decay`` (0.2 .. 1; ULMFiT's is 1/2.6)."""
+        return {"decay": trial.suggest_float(f"{cls.name}.decay", 0.2, 1.0)}
 
     def apply(self, model: FineTuneModel) -> nn.Module:
         freeze(model.backbone)

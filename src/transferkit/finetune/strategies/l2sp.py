@@ -6,7 +6,7 @@ Loss term: ``alpha/2 * ||w - w0||^2`` over backbone weights (``w0`` = pretrained
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -15,6 +15,9 @@ from ...errors import TransferkitError
 from ..model import FineTuneModel, unwrap
 from . import register_strategy
 from .base import Strategy, freeze
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @register_strategy("l2sp")
@@ -31,6 +34,13 @@ class L2SP(Strategy):
 
     def options(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "beta": self.beta}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial, **context: Any) -> dict[str, Any]:
+        """The pull to the pretrained weights ``alpha`` and the head's ``beta``, log-uniform
+        over 1e-4 .. 1."""
+        return {"alpha": trial.suggest_float(f"{cls.name}.alpha", 1e-4, 1.0, log=True),
+                "beta": trial.suggest_float(f"{cls.name}.beta", 1e-4, 1.0, log=True)}
 
     def apply(self, model: FineTuneModel) -> nn.Module:
         freeze(model, False)

@@ -8,7 +8,7 @@ full and saved with the adapter (peft ``modules_to_save``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -17,6 +17,9 @@ from ...errors import TransferkitError
 from ..model import FineTuneModel
 from . import register_strategy
 from .base import Strategy
+
+if TYPE_CHECKING:
+    import optuna
 
 ADAPTER_FILE = "adapter.safetensors"  # peft adapter weights *and* the head (modules_to_save)
 BUFFERS_FILE = "buffers.safetensors"  # BatchNorm statistics re-estimated in training
@@ -53,6 +56,13 @@ class LoRA(Strategy):
     def options(self) -> dict[str, Any]:
         return {"r": self.r, "alpha": self.alpha, "dropout": self.dropout,
                 "target_modules": self.target_modules}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial, **context: Any) -> dict[str, Any]:
+        """Rank ``r`` of 4, 8 or 16 (``alpha = 2 r``) and the adapters' dropout."""
+        r = trial.suggest_categorical(f"{cls.name}.r", [4, 8, 16])
+        return {"r": r, "alpha": 2 * r,
+                "dropout": trial.suggest_float(f"{cls.name}.dropout", 0.0, 0.2)}
 
     def lora_config(self, model: FineTuneModel, targets: list[str] | None = None) -> Any:
         from peft import LoraConfig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -10,6 +10,9 @@ from ...errors import TransferkitError
 from ..model import FineTuneModel
 from . import register_strategy
 from .base import Strategy, freeze
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @register_strategy("partial")
@@ -24,6 +27,12 @@ class Partial(Strategy):
 
     def options(self) -> dict[str, Any]:
         return {"freeze": self.freeze}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial, **context: Any) -> dict[str, Any]:
+        """``freeze``: 1 .. ``layer_groups - 1`` (0 is ``finetune``, all is a probe)."""
+        groups = int(context.get("layer_groups") or 2)
+        return {"freeze": trial.suggest_int(f"{cls.name}.freeze", 1, max(1, groups - 1))}
 
     def apply(self, model: FineTuneModel) -> nn.Module:
         groups = model.layer_groups()
