@@ -365,12 +365,24 @@ def trials(run: ReportRun) -> Section:
     best_trial = run.doc.get("best") or {}
     parts.append(_table(["trial", "state", "validation score", "parameters"],
                         [[t["number"], t.get("state", ""), f"{t['value']:.4f}"
-                          if t.get("value") is not None else "-", t.get("params", {})]
+                          if t.get("value") is not None else "-", _params(t.get("params", {}))]
                          for t in run.doc.get("trials", [])]))
     if best_trial:
-        parts.append(f"<p><b>Best (chosen on validation).</b> "
-                     f"{html.escape(str(best_trial))}</p>")
+        test = best_trial.get("test") or {}
+        scored = ", ".join(f"{k} {format_metric(v, k)}" for k, v in test.items()
+                           if isinstance(v, int | float) and k != "n")
+        parts.append(f"<p><b>Best (chosen on validation).</b> trial {best_trial.get('number')}"
+                     f", validation score {best_trial.get('value', float('nan')):.4f}: "
+                     f"{html.escape(_params(best_trial.get('params', {})))}"
+                     + (f"; on the test split, scored once: {html.escape(scored)}" if scored
+                        else "") + "</p>")
     return Section("Trials", "".join(parts))
+
+
+def _params(params: dict[str, Any]) -> str:
+    """A trial's parameters as ``name=value`` pairs, numbers to 3 significant digits."""
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in params.items())
 
 
 def flagged(run: ReportRun) -> Section:

@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: render to strings only
 import matplotlib.pyplot as plt  # noqa: E402  -- after the backend is chosen
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.grid": True,
                      "grid.alpha": 0.3, "figure.dpi": 100})
@@ -138,6 +139,7 @@ def line_history(values: Sequence[float], best: Sequence[float], xlabel: str,
     ax.plot(x, values, "o", ms=4, label="trial")
     ax.plot(x, best, "-", color="crimson", label="best so far")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=7)
     return svg(fig)
 
