@@ -199,11 +199,12 @@ def check_audit_labels(labels: Any, folds: int) -> tuple[np.ndarray, np.ndarray]
     classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
     if len(classes) < 2:
         raise TransferkitError(
-            f"every example has the label {classes[0]!r}" if len(classes) else "no labels",
+            f"every example has the label {_plain(classes[0])!r}" if len(classes)
+            else "no labels",
             "an audit compares each label with the other classes: give data of at least "
             "two classes")
     if counts.min() < folds:
-        few = classes[counts.argmin()]
+        few = _plain(classes[counts.argmin()])
         raise TransferkitError(
             f"class {few!r} has {counts.min()} example(s), fewer than the {folds} folds: "
             "each fold needs one of every class", f"use --folds {max(counts.min(), 2)} or "

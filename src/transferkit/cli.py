@@ -489,9 +489,9 @@ def _beside_plain_fit(comparison: Any, plain: Any, n_flagged: int,
                        for name, metrics in comparison.rows]
     row = (f"{plain.rows[0][0]}, all labels", plain.rows[0][1])
     comparison.protocol += (
-        f"; --drop-flagged {audit}: {n_flagged} examples flagged by `transferkit audit`, "
-        "left out of training and validation only (rows 'without the flagged'); the row "
-        "'all labels' is the plain fit on the same splits and seeds")
+        f"; the excluded examples: the {n_flagged} that `transferkit audit` flagged "
+        f"({audit}; rows 'without the flagged'); the row 'all labels' is the plain fit on "
+        "the same splits and seeds")
     comparison.extra["drop_flagged"] = {
         "audit": str(audit), "n_flagged": n_flagged,
         "all_labels": results_document("fit", [row], "")["rows"][0],
