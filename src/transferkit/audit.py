@@ -123,7 +123,7 @@ class AuditResult:
         ----------
         inputs : list of str, optional
             What to show for each audited example (N entries: paths, texts, row numbers);
-            default the row number.
+            no column when it is None or only row numbers.
         limit : int
             Rows shown at most.
 
@@ -131,12 +131,14 @@ class AuditResult:
         -------
         str
         """
+        named = inputs is not None and any(x != str(j) for j, x in enumerate(inputs))
         rows = []
         for rank, i in enumerate(self.indices[:limit]):
-            shown = str(i) if inputs is None else _short(inputs[i], 50)
-            rows.append([str(rank + 1), str(i), shown, str(self.given[rank]),
+            shown = [_short(inputs[i], 50)] if named else []  # paths or texts
+            rows.append([str(rank + 1), str(i), *shown, str(self.given[rank]),
                          str(self.suggested[rank]), f"{self.scores[rank]:.3f}"])
-        return text_table(["#", "index", "input", "given", "suggested", "score"], rows)
+        return text_table(["#", "index", *(["input"] if named else []), "given", "suggested",
+                           "score"], rows)
 
 
 def _short(text: str, n: int) -> str:
