@@ -212,3 +212,17 @@ def test_drop_flagged_of_other_data_is_one_line(tmp_path, isolated_cache, capsys
     assert not (tmp_path / "run").exists()
     with pytest.raises(TransferkitError, match="not found"):
         read_flagged(tmp_path / "nowhere", Dataset(X, noisy, "image"))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--strategy", "finetune"], "runs the frozen path"),
+    (["--task", "regression"], "audits check single class labels"),
+])
+def test_drop_flagged_outside_the_frozen_classification_path_is_one_line(
+        extra, message, tmp_path, isolated_cache, capsys):
+    X, y = digit_images(10)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    assert main(["fit", str(tmp_path / "d.npz"), "--backbone", "lenet", "--drop-flagged",
+                 str(tmp_path / "audit"), "--out", str(tmp_path / "run"), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and " -- " in err and "\n" not in err

@@ -211,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "AUDIT_DIR` flagged (its flagged.csv): they leave the training and "
                      "validation parts of each seed's split, the test part stays as it is; "
                      "the plain fit on all labels runs too, on the same splits and seeds, "
-                     "and is shown as a row beside it (classification only)")
+                     "and is shown as a row beside it (classification, frozen path "
+                     "only)")
     _finetune_options(fit)
     fit.add_argument("--epochs", type=int, default=None,
                      help="fine-tuning epochs [3; 30 for the tabular backbone]")
@@ -415,6 +416,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
                                "check single class labels", "use it with --task "
                                "classification on image, text or feature data (no --tasks, "
                                "no tabular backbone)")
+    if args.drop_flagged and strategy != "linear-probe":  # two loop runs, one checkpoint dir
+        raise TransferkitError(f"--drop-flagged runs the frozen path (the audit's own), not "
+                               f"strategy '{strategy}'", "drop --strategy/--freeze, or fine-"
+                               "tune on a copy of the data without the rows of flagged.csv")
     if args.tasks is not None:  # multi-task: its own experiment
         return _fit_multitask(args, seeds, strategy, strategy_params, out, ckpt)
     _check_task(args)
@@ -513,6 +518,50 @@ def _drop_effect(comparison: Any, row: tuple[str, dict[str, Any]]) -> str:
             f"dropping the flagged examples ({', '.join(map(str, kept))} of them in train + "
             f"validation, per seed): transfer test accuracy {a:.4f} vs {b:.4f} with all "
             f"labels ({100 * (a - b):+.2f} points, same test split)")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``transferkit audit DATA --out DIR``: the likely mislabelled examples of DATA
+    (:func:`transferkit.audit.audit_labels`) to DIR/flagged.csv and DIR/audit.json."""
+    from ._io import atomic_dir, check_out_dir, write_json, write_text
+    from .audit import (
+        AUDIT,
+        FLAGGED,
+        audit_document,
+        audit_labels,
+        check_audit_labels,
+        flagged_csv,
+        input_names,
+    )
+    from .errors import check_int
+
+    check_int("--folds", args.folds, 2, 5)
+    check_int("--show", args.show, 0, 10)
+    check_out_dir(args.out, AUDIT)  # before the work, so none is lost
+    data = _load(args.data, args)
+    check_audit_labels(data.y, args.folds)  # one line before any feature is extracted
+    backbone = None if data.modality == "tabular" and not args.backbone else \
+        _default_backbone(args, data)
+    result = audit_labels(data, backbone, folds=args.folds, seed=args.seed,
+                          batch_size=args.batch_size, engine=args.engine,
+                          cache=not args.no_cache, progress=False if args.quiet else None)
+    inputs = input_names(data)
+    with atomic_dir(args.out, only_replace_if=AUDIT) as stage:
+        write_text(stage / FLAGGED, flagged_csv(result, inputs))
+        write_json(stage / AUDIT, audit_document(result, data, args.data))
+    share = result.n_flagged / max(result.n_samples, 1)
+    print(f"audit: {args.data} ({result.n_samples} samples, {data.modality}, "
+          f"{len(result.classes)} classes): {result.n_flagged} flagged as likely "
+          f"mislabelled ({share:.1%})")
+    print(f"protocol: {result.protocol}")
+    if result.n_flagged and args.show:
+        shown = min(args.show, result.n_flagged)
+        print(f"the {shown} least likely labels (score: the out-of-fold probability of the "
+              "given label):")
+        print(result.table(inputs, limit=shown))
+    print(f"wrote {args.out}/{FLAGGED} and {args.out}/{AUDIT}; retrain without the flagged "
+          f"examples: transferkit fit {args.data} --drop-flagged {args.out} --out RUN")
+    return 0
 
 
 def _warn_and_save(comparison: Any, out: Path) -> None:
@@ -1364,50 +1413,6 @@ def _source_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    """``transferkit audit DATA --out DIR``: the likely mislabelled examples of DATA
-    (:func:`transferkit.audit.audit_labels`) to DIR/flagged.csv and DIR/audit.json."""
-    from ._io import atomic_dir, check_out_dir, write_json, write_text
-    from .audit import (
-        AUDIT,
-        FLAGGED,
-        audit_document,
-        audit_labels,
-        check_audit_labels,
-        flagged_csv,
-        input_names,
-    )
-    from .errors import check_int
-
-    check_int("--folds", args.folds, 2, 5)
-    check_int("--show", args.show, 0, 10)
-    check_out_dir(args.out, AUDIT)  # before the work, so none is lost
-    data = _load(args.data, args)
-    check_audit_labels(data.y, args.folds)  # one line before any feature is extracted
-    backbone = None if data.modality == "tabular" and not args.backbone else \
-        _default_backbone(args, data)
-    result = audit_labels(data, backbone, folds=args.folds, seed=args.seed,
-                          batch_size=args.batch_size, engine=args.engine,
-                          cache=not args.no_cache, progress=False if args.quiet else None)
-    inputs = input_names(data)
-    with atomic_dir(args.out, only_replace_if=AUDIT) as stage:
-        write_text(stage / FLAGGED, flagged_csv(result, inputs))
-        write_json(stage / AUDIT, audit_document(result, data, args.data))
-    share = result.n_flagged / max(result.n_samples, 1)
-    print(f"audit: {args.data} ({result.n_samples} samples, {data.modality}, "
-          f"{len(result.classes)} classes): {result.n_flagged} flagged as likely "
-          f"mislabelled ({share:.1%})")
-    print(f"protocol: {result.protocol}")
-    if result.n_flagged and args.show:
-        shown = min(args.show, result.n_flagged)
-        print(f"the {shown} least likely labels (score: the out-of-fold probability of the "
-              "given label):")
-        print(result.table(inputs, limit=shown))
-    print(f"wrote {args.out}/{FLAGGED} and {args.out}/{AUDIT}; retrain without the flagged "
-          f"examples: transferkit fit {args.data} --drop-flagged {args.out} --out RUN")
-    return 0
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -1418,6 +1423,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "demo": cmd_demo,
     "fit": cmd_fit,
+    "audit": cmd_audit,
     "predict": cmd_predict,
     "evaluate": cmd_evaluate,
     "backbones": cmd_backbones,
@@ -1425,7 +1431,6 @@ COMMANDS = {
     "adapt": cmd_adapt,
     "pretrain": cmd_pretrain,
     "rank": cmd_rank,
-    "audit": cmd_audit,
 }
 
 

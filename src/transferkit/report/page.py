@@ -342,7 +342,8 @@ def flagged(run: ReportRun) -> Section:
     cells = []
     for e in examples:
         picture = (f'<img alt="example {e["index"]}" src="{html.escape(e["image"])}">'
-                   if e.get("image") else f"<q>{html.escape(str(e['input']))[:300]}</q>")
+                   if e.get("image") else
+                   f"<q>{html.escape(str(e.get('text', e['input']))[:300])}</q>")
         cells.append(f"<div class='flag'>{picture}<br>#{e['index']}: given "
                      f"<b>{html.escape(str(e['given']))}</b>, suggested "
                      f"<b>{html.escape(str(e['suggested']))}</b> (score {e['score']:.3f})"
