@@ -226,3 +226,24 @@ def test_drop_flagged_outside_the_frozen_classification_path_is_one_line(
                  str(tmp_path / "audit"), "--out", str(tmp_path / "run"), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and " -- " in err and "\n" not in err
+
+
+def test_audit_of_an_image_folder_names_the_files(image_folder, tmp_path, isolated_cache,
+                                                  capsys):
+    import shutil
+
+    # one blue image filed under red: the audit should point at its path
+    wrong = image_folder / "red" / "from_blue.png"
+    shutil.copy(image_folder / "blue" / "0.png", wrong)
+    out = tmp_path / "audit"
+    assert main(["audit", str(image_folder), "--out", str(out), "--quiet", "--folds",
+                 "3"]) == 0
+    text = capsys.readouterr().out
+    header = next(line for line in text.splitlines() if line.startswith("#  "))
+    assert "efficientnet_lite0" in text and header.split()[:3] == ["#", "index", "input"]
+    with open(out / "flagged.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(r["input"].endswith(".png") for r in rows)
+    assert str(wrong) in [r["input"] for r in rows]
+    example = json.loads((out / "audit.json").read_text())["examples"][0]
+    assert example["input"].endswith(".png") and example["image"].startswith("data:image/png")
