@@ -134,11 +134,19 @@ class AuditResult:
         named = inputs is not None and any(x != str(j) for j, x in enumerate(inputs))
         rows = []
         for rank, i in enumerate(self.indices[:limit]):
-            shown = [_short(inputs[i], 50)] if named else []  # paths or texts
+            shown = [_shown(inputs[i])] if named else []  # paths or texts
             rows.append([str(rank + 1), str(i), *shown, str(self.given[rank]),
                          str(self.suggested[rank]), f"{self.scores[rank]:.3f}"])
         return text_table(["#", "index", *(["input"] if named else []), "given", "suggested",
                            "score"], rows)
+
+
+def _shown(item: str, n: int = 50) -> str:
+    """An input as a table cell: a file path keeps its end (the file name), a text its
+    start."""
+    if len(item) > n and os.path.exists(item):
+        return "..." + item[-(n - 3):]
+    return _short(item, n)
 
 
 def _short(text: str, n: int) -> str:
@@ -415,7 +423,8 @@ def audit_document(result: AuditResult, data: Dataset, source: str,
     examples = []
     for rank, i in enumerate(result.indices[:limit]):
         example: dict[str, Any] = {
-            "index": int(i), "input": _short(inputs[i], TEXT_CHARS),
+            "index": int(i),
+            "input": _short(inputs[i], TEXT_CHARS) if data.modality == "text" else inputs[i],
             "given": _plain(result.given[rank]), "suggested": _plain(result.suggested[rank]),
             "score": round(float(result.scores[rank]), 6)}
         if data.modality == "image":
