@@ -184,7 +184,7 @@ PUBLIC_MODULES = [
     "transferkit.adapt", "transferkit.adapt.kernels", "transferkit.adapt.protocols",
     "transferkit.adapt.deep",
     "transferkit.ranking", "transferkit.ranking.sources",
-    "transferkit.runformat", "transferkit.results",
+    "transferkit.runformat", "transferkit.results", "transferkit.audit",
     "transferkit.report", "transferkit.report.page", "transferkit.evaluation",
     "transferkit.errors", "transferkit.registry", "transferkit.progress", "transferkit.settings",
     "transferkit.demo",

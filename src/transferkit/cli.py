@@ -1,5 +1,5 @@
 """``transferkit`` command line: demo, fit, adapt, predict, evaluate, backbones, lr-find,
-tune.
+pretrain, rank, report, tune, audit.
 
 Errors the user can fix print one line (``error: problem -- fix``) and exit 2;
 ``--debug`` shows the traceback.
@@ -206,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=int)
     fit.add_argument("--engine", default="auto", help="auto | onnx | torch | bf16 [auto]")
     fit.add_argument("--no-cache", action="store_true", help="don't read/write the feature cache")
+    fit.add_argument("--drop-flagged", metavar="AUDIT_DIR",
+                     help="retrain without the examples `transferkit audit DATA --out "
+                     "AUDIT_DIR` flagged (its flagged.csv): they leave the training and "
+                     "validation parts of each seed's split, the test part stays as it is; "
+                     "the plain fit on all labels runs too, on the same splits and seeds, "
+                     "and is shown as a row beside it (classification, frozen path "
+                     "only)")
     _finetune_options(fit)
     fit.add_argument("--epochs", type=int, default=None,
                      help="fine-tuning epochs [3; 30 for the tabular backbone]")
@@ -319,6 +326,27 @@ def build_parser() -> argparse.ArgumentParser:
     rk.add_argument("--out", help="a folder to write the ranking to (ranking.json)")
     _data_options(rk)
 
+    au = command("audit", help="flag likely mislabelled training examples: confident "
+                 "learning (cleanlab) on out-of-fold probabilities of a logistic head on "
+                 "frozen features")
+    au.add_argument("data", help="labelled data (any format fit reads)")
+    au.add_argument("--backbone", default=None,
+                    help="see `transferkit backbones` [efficientnet_lite0 for images, minilm "
+                    "for text; feature arrays are audited as they are]")
+    au.add_argument("--folds", type=int, default=5,
+                    help="cross-validation folds: each example's probabilities come from a "
+                    "head trained on the other folds [5]")
+    au.add_argument("--seed", type=int, default=0, help="seed of the folds [0]")
+    au.add_argument("--out", required=True,
+                    help="folder to write flagged.csv and audit.json to (retrain without the "
+                    "flagged examples with `transferkit fit DATA --drop-flagged OUT`)")
+    au.add_argument("--show", type=int, default=10, help="flagged examples printed [10]")
+    au.add_argument("--batch-size", type=int)
+    au.add_argument("--engine", default="auto", help="auto | onnx | torch | bf16 [auto]")
+    au.add_argument("--no-cache", action="store_true",
+                    help="don't read/write the feature cache")
+    _data_options(au)
+
     pred = command("predict", help="write predictions (label + probabilities) to CSV")
     pred.add_argument("run_dir")
     pred.add_argument("inputs", help="image file/folder, text file (one per line), a table, "
@@ -428,6 +456,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise TransferkitError(f"--val-size must be in [0, 1) with --test-size + --val-size "
                                f"< 1, got {args.val_size}", "use e.g. --val-size 0.2")
     check_fit_args(None, None, args.threshold_metric or None)
+    if args.drop_flagged and (args.tasks is not None or tabular
+                              or args.task != "classification"):
+        raise TransferkitError("--drop-flagged drops the examples an audit flagged; audits "
+                               "check single class labels", "use it with --task "
+                               "classification on image, text or feature data (no --tasks, "
+                               "no tabular backbone)")
+    if args.drop_flagged and strategy != "linear-probe":  # two loop runs, one checkpoint dir
+        raise TransferkitError(f"--drop-flagged runs the frozen path (the audit's own), not "
+                               f"strategy '{strategy}'", "drop --strategy/--freeze, or fine-"
+                               "tune on a copy of the data without the rows of flagged.csv")
     if args.tasks is not None:  # multi-task: its own experiment
         return _fit_multitask(args, seeds, strategy, strategy_params, out, ckpt)
     _check_task(args)
@@ -443,6 +481,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     labels = args.task == "classification"  # other targets are not classes to align
     test = align_to(data, _load(args.test, args), labels=labels) if args.test else None
     backbone = _default_backbone(args, data)
+    flagged = None
+    if args.drop_flagged:
+        from .audit import read_flagged
+
+        flagged = read_flagged(args.drop_flagged, data)
     tuning = {}
     if strategy != "linear-probe":  # through the loop: checkpoints beside out
         tuning = {"strategy": strategy, "strategy_params": strategy_params,
@@ -452,15 +495,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
                                       **({"batch_size": args.batch_size}
                                          if args.batch_size and not labels else {})}}
     task = {} if labels else {"task": args.task, "label_sep": args.label_sep}
-    comparison = compare(
-        data,
+    common = dict(
         backbone=backbone,
         head=args.head if args.head or not labels else "logistic",
         seeds=seeds,
         test_size=args.test_size,
         val_size=args.val_size,
         labels_per_class=args.labels_per_class,
-        baseline=not args.no_baseline,
         test_data=test,
         threshold_metric=args.threshold_metric or None,
         batch_size=args.batch_size,
@@ -469,16 +510,103 @@ def cmd_fit(args: argparse.Namespace) -> int:
         **tuning,
         **task,
     )
+    comparison = compare(data, baseline=not args.no_baseline, exclude=flagged, **common)
+    if flagged is not None:  # the plain fit on the same splits and seeds, one more row
+        plain = compare(data, baseline=False, **common)
+        plain_row = _beside_plain_fit(comparison, plain, len(flagged), args.drop_flagged)
     what = (f"{len(np.unique(data.y))} classes" if labels else
             f"{args.task}, {len(comparison.model.classes_)} labels" if args.task == "multilabel"
             else "regression")
     print(f"data: {args.data} ({len(data)} samples, {data.modality}, {what})")
     print(f"protocol: {comparison.protocol}")
-    print(comparison.table())
+    print(comparison.table() if flagged is None else _drop_effect(comparison, plain_row))
     _warn_and_save(comparison, out)
     if tuning and _is_checkpoint_dir(ckpt):  # the run is saved: its checkpoints are done
         shutil.rmtree(ckpt, ignore_errors=True)
     print(f"saved run to {out}")
+    return 0
+
+
+def _beside_plain_fit(comparison: Any, plain: Any, n_flagged: int,
+                      audit: str) -> tuple[str, dict[str, Any]]:
+    """``fit --drop-flagged``: ``comparison`` was trained without the flagged examples; its
+    rows are renamed to say so, and the plain fit's transfer row (all labels, the same
+    splits and seeds) is kept in ``extra["drop_flagged"]`` (``all_labels``, ``per_seed``),
+    beside the rows rather than among them, so that the second row stays the from-scratch
+    baseline that the negative-transfer check compares with. Returns that row."""
+    from .results import results_document
+
+    comparison.rows = [(f"{name}, without the flagged", metrics)
+                       for name, metrics in comparison.rows]
+    row = (f"{plain.rows[0][0]}, all labels", plain.rows[0][1])
+    comparison.protocol += (
+        f"; the excluded examples: the {n_flagged} that `transferkit audit` flagged "
+        f"({audit}; rows 'without the flagged'); the row 'all labels' is the plain fit on "
+        "the same splits and seeds")
+    comparison.extra["drop_flagged"] = {
+        "audit": str(audit), "n_flagged": n_flagged,
+        "all_labels": results_document("fit", [row], "")["rows"][0],
+        "per_seed": plain.per_seed["transfer"]}
+    return row
+
+
+def _drop_effect(comparison: Any, row: tuple[str, dict[str, Any]]) -> str:
+    """The table with the plain fit's ``row`` last, then one line: the test accuracy without
+    the flagged examples against all labels."""
+    from .metrics import format_table
+
+    without = comparison.per_seed["transfer"]
+    plain = comparison.extra["drop_flagged"]["per_seed"]
+    a = float(np.mean([m["accuracy"] for m in without]))
+    b = float(np.mean([m["accuracy"] for m in plain]))
+    kept = comparison.extra.get("excluded_per_seed", [])
+    return (format_table([*comparison.rows, row], comparison.columns) + "\n"
+            f"dropping the flagged examples ({', '.join(map(str, kept))} of them in train + "
+            f"validation, per seed): transfer test accuracy {a:.4f} vs {b:.4f} with all "
+            f"labels ({100 * (a - b):+.2f} points, same test split)")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``transferkit audit DATA --out DIR``: the likely mislabelled examples of DATA
+    (:func:`transferkit.audit.audit_labels`) to DIR/flagged.csv and DIR/audit.json."""
+    from ._io import atomic_dir, check_out_dir, write_json, write_text
+    from .audit import (
+        AUDIT,
+        FLAGGED,
+        audit_document,
+        audit_labels,
+        check_audit_labels,
+        flagged_csv,
+        input_names,
+    )
+    from .errors import check_int
+
+    check_int("--folds", args.folds, 2, 5)
+    check_int("--show", args.show, 0, 10)
+    check_out_dir(args.out, AUDIT)  # before the work, so none is lost
+    data = _load(args.data, args)
+    check_audit_labels(data.y, args.folds)  # one line before any feature is extracted
+    backbone = None if data.modality == "tabular" and not args.backbone else \
+        _default_backbone(args, data)
+    result = audit_labels(data, backbone, folds=args.folds, seed=args.seed,
+                          batch_size=args.batch_size, engine=args.engine,
+                          cache=not args.no_cache, progress=False if args.quiet else None)
+    inputs = input_names(data)
+    with atomic_dir(args.out, only_replace_if=AUDIT) as stage:
+        write_text(stage / FLAGGED, flagged_csv(result, inputs))
+        write_json(stage / AUDIT, audit_document(result, data, args.data))
+    share = result.n_flagged / max(result.n_samples, 1)
+    print(f"audit: {args.data} ({result.n_samples} samples, {data.modality}, "
+          f"{len(result.classes)} classes): {result.n_flagged} flagged as likely "
+          f"mislabelled ({share:.1%})")
+    print(f"protocol: {result.protocol}")
+    if result.n_flagged and args.show:
+        shown = min(args.show, result.n_flagged)
+        print(f"the {shown} least likely labels (score: the out-of-fold probability of the "
+              "given label):")
+        print(result.table(inputs, limit=shown))
+    print(f"wrote {args.out}/{FLAGGED} and {args.out}/{AUDIT}; retrain without the flagged "
+          f"examples: transferkit fit {args.data} --drop-flagged {args.out} --out RUN")
     return 0
 
 
@@ -1597,6 +1725,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "demo": cmd_demo,
     "fit": cmd_fit,
+    "audit": cmd_audit,
     "predict": cmd_predict,
     "evaluate": cmd_evaluate,
     "backbones": cmd_backbones,

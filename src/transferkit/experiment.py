@@ -3,6 +3,7 @@ splits, over seeds, scored on the test split only."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,13 +81,19 @@ def compare(
     test_data: Dataset | None = None,
     task: str = "classification",
     task_params: dict[str, Any] | None = None,
+    exclude: np.ndarray | None = None,
     **clf_params: Any,
 ) -> Comparison:
     """Train the transfer model and (optionally) the from-scratch baseline on identical
     splits for each seed; score both on the same test split. ``task``: ``classification``
     (the frozen cached-feature path, or a fine-tuning ``strategy``), ``multilabel`` or
-    ``regression`` (:func:`compare_task`)."""
+    ``regression`` (:func:`compare_task`). ``exclude`` (classification only): positions
+    into ``data`` (e.g. the examples ``transferkit audit`` flagged) taken out of each seed's
+    training and validation parts after the split, so the test part is the one the same
+    seeds give without it."""
     if task != "classification":
+        if exclude is not None:
+            raise ValueError("exclude applies to classification")
         return compare_task(data, task, task_params, backbone, seeds, test_size, val_size,
                             baseline, test_data, head=head, **clf_params)
     y = np.asarray(data.y)
@@ -102,11 +109,16 @@ def compare(
     model, test = None, None
     protocol = ""
     baseline_desc = ""
+    dropped: list[int] = []  # examples of ``exclude`` left out of train + validation, per seed
     for seed in seeds:
         if test_data is None:
             split = stratified_split(y, test_size, val_size, seed, given=data.split)
         else:
             split = stratified_split(y, 0.0, val_size, seed)
+        if exclude is not None:  # out of train and validation; the test part as it was
+            keep = [part[~np.isin(part, exclude)] for part in (split.train, split.val)]
+            dropped.append(len(split.train) + len(split.val) - sum(map(len, keep)))
+            split = dataclasses.replace(split, train=keep[0], val=keep[1])
         X_test = take(data.X, split.test) if test_data is None else test_data.X
         y_test = y[split.test] if test_data is None else np.asarray(test_data.y)
         protocol = split.protocol if test_data is None else (
@@ -158,6 +170,10 @@ def compare(
                      "head is refit on train + validation)")
     else:
         protocol += "; the epoch (and threshold) chosen on validation only"
+    if exclude is not None:
+        protocol += (f"; {len(np.unique(exclude))} excluded examples (those in train or "
+                     f"validation: {', '.join(map(str, dropped))} per seed) left out of "
+                     "training and validation, the test split unchanged")
     protocol += f"; seeds {list(seeds)}; scores on the test split only"
     label = f"{backbone} + {head} head" if frozen else f"{backbone}, {strategy} fine-tuning"
     rows = [(f"transfer ({label})", mean_sd(per_seed["transfer"]))]
@@ -165,7 +181,8 @@ def compare(
         rows.append((f"from scratch ({baseline_desc})", mean_sd(per_seed["from-scratch"])))
     else:
         per_seed.pop("from-scratch")
-    return Comparison(rows, per_seed, protocol, model, test=test)
+    extra = {"excluded_per_seed": dropped} if exclude is not None else {}
+    return Comparison(rows, per_seed, protocol, model, extra=extra, test=test)
 
 
 def loop_rows(label: str, per_seed: dict[str, list[dict[str, Any]]], keys: tuple[str, ...],

@@ -20,7 +20,7 @@ from .errors import TransferkitError
 
 SCHEMA = "transferkit.results"
 SCHEMA_VERSION = 1
-RUN_KINDS = ("fit", "adapt-shallow", "adapt-deep", "tune")
+RUN_KINDS = ("fit", "adapt-shallow", "adapt-deep", "tune", "audit")
 
 
 def metric_value(value: Any) -> dict[str, float | None]:
