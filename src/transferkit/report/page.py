@@ -397,13 +397,15 @@ def flagged(run: ReportRun) -> Section:
                    f"<q>{html.escape(str(e.get('text', e['input']))[:300])}</q>")
         cells.append(f"<div class='flag'>{picture}<br>#{e['index']}: given "
                      f"<b>{html.escape(str(e['given']))}</b>, suggested "
-                     f"<b>{html.escape(str(e['suggested']))}</b> (score {e['score']:.3f})"
+                     f"<b>{html.escape(str(e['suggested']))}</b> (score {e['score']:.2g})"
                      "</div>")
     n = run.doc.get("n_flagged", len(examples))
     return Section("Likely mislabelled examples",
                    f"<p>{n} of {run.doc.get('n_samples', '?')} training examples flagged; the "
-                   f"{len(examples)} least likely labels:</p><div class='flags'>"
-                   + "".join(cells) + "</div>")
+                   f"{len(examples)} least likely labels (score: cleanlab's label quality, "
+                   f"0 to 1):</p><div class='flags'>" + "".join(cells) + "</div>"
+                   + (f"<p><b>Protocol.</b> {html.escape(run.doc['protocol'])}</p>"
+                      if run.doc.get("protocol") else ""))
 
 
 def run_sections(run: ReportRun, seed: int = 0) -> list[Section]:
