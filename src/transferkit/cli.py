@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -854,20 +854,12 @@ def _adapt_evaluation(fitted: dict[str, Any], method: str, source: Any, target: 
     from .adapt.deep import SOURCE_ONLY
     from .backbones import load_backbone
     from .base import label_codes
-    from .evaluation import domain_record, evaluation_record
+    from .evaluation import domain_record
     from .features import extract_features
 
     model = fitted[method]
-    if test is not None:
-        codes = label_codes(model.classes_, np.asarray(test.y))
-        record = evaluation_record(model, test.X, codes, model.predict_proba(test.X),
-                                   "classification", model.classes_)
-        target_part = (test.X, codes)
-    else:
-        record = {"task": "classification", "classes": [str(c) for c in model.classes_],
-                  "y_true": None, "y_pred": None, "embedding": None, "examples": [],
-                  "embedding_missing": "no labelled target test set (--target-test)"}
-        target_part = (target.X, np.full(len(target), -1))
+    record, target_part = _target_record(
+        model, None if test is None else (test.X, test.y), target.X, model.predict_proba)
     if method != SOURCE_ONLY and SOURCE_ONLY in fitted:
         before, name = fitted[SOURCE_ONLY].transfer_backbone(), "the source-only model"
     else:
@@ -881,26 +873,39 @@ def _adapt_evaluation(fitted: dict[str, Any], method: str, source: Any, target: 
     return record
 
 
+def _target_record(model: Any, test: tuple[Any, Any] | None, X_target: Any,
+                   outputs: Callable[[Any], np.ndarray]) -> tuple[dict[str, Any], tuple]:
+    """An adapt run's ``evaluation.json`` on its labelled target test set ``(X, labels)``
+    (without one: no predictions, the reason instead), and the target part ``(X, class
+    codes)`` its by-domain view draws: the test set, else the unlabelled target (codes -1)."""
+    from .base import label_codes
+    from .evaluation import evaluation_record
+
+    if test is None:
+        record = {"task": "classification", "classes": [str(c) for c in model.classes_],
+                  "y_true": None, "y_pred": None, "embedding": None, "examples": [],
+                  "embedding_missing": "no labelled target test set (--target-test)"}
+        return record, (X_target, np.full(len(X_target), -1))
+    X_test, codes = test[0], label_codes(model.classes_, np.asarray(test[1]))
+    record = evaluation_record(model, X_test, codes, outputs(X_test), "classification",
+                               model.classes_)
+    return record, (X_test, codes)
+
+
 def _shallow_evaluation(model: Any, features: dict[str, np.ndarray], y_source: Any,
                         test: Any, where: str) -> dict[str, Any]:
     """A shallow adapt run's ``evaluation.json``: its predictions on the labelled target test
     set (when given) and, for feature-based methods (those with ``transform``), the source
     and target features before (``where``) and after the method's map."""
     from .base import label_codes
-    from .evaluation import domain_record, evaluation_record
+    from .evaluation import domain_record
 
-    k = len(model.classes_)
-    if test is not None:
-        codes = label_codes(model.classes_, np.asarray(test.y))
-        predicted = np.eye(k)[label_codes(model.classes_, model.predict(features["test"]))]
-        record = evaluation_record(model, features["test"], codes, predicted,
-                                   "classification", model.classes_)
-        target_part = (features["test"], codes)
-    else:
-        record = {"task": "classification", "classes": [str(c) for c in model.classes_],
-                  "y_true": None, "y_pred": None, "embedding": None, "examples": [],
-                  "embedding_missing": "no labelled target test set (--target-test)"}
-        target_part = (features["target"], np.full(len(features["target"]), -1))
+    def one_hot(X: np.ndarray) -> np.ndarray:  # not every adapter's estimator has proba
+        return np.eye(len(model.classes_))[label_codes(model.classes_, model.predict(X))]
+
+    record, target_part = _target_record(
+        model, None if test is None else (features["test"], test.y), features["target"],
+        one_hot)
     if hasattr(model, "transform"):
         record["domains"] = domain_record(
             lambda X, _domain: X, lambda X, domain: model.transform(X, domain=domain),

@@ -116,7 +116,8 @@ def summary(run: ReportRun) -> Section:
     warning."""
     rows = run.doc.get("rows", [])
     if not rows:
-        return Section("Results", missing=f"{run.kind} runs hold no comparison table")
+        return Section("Results", missing="nothing was scored: the run had no labelled test "
+                       "set" + (" (adapt --target-test)" if run.kind.startswith("adapt") else ""))
     keys = list(dict.fromkeys(k for r in rows for k in r["metrics"]))
     seeds = max((len(v) for v in run.doc.get("per_seed", {}).values()), default=1)
     table = _table(["model", *keys], [[r["name"], *(format_metric(
