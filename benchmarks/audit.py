@@ -164,15 +164,17 @@ def main() -> None:
             flag_rows.append([what, how, "cleanlab defaults: CleanLearning() (LogisticRegression"
                               "(), 5 folds, find_label_issues defaults)", len(found),
                               f"{p_:.3f}", f"{r_:.3f}", f"{secs:.1f}"])
+        a_clean = accuracy(train, test, backbone, seeds)
+        a_noisy = accuracy(noisy_train, test, backbone, seeds)
         for C in C_GRID:
             head = make_pipeline(StandardScaler(), LogisticRegression(
                 C=C, max_iter=audit.MAX_ITER, tol=audit.TOL))
             found = audit.flag_label_issues(feats, noisy, folds=5, seed=0, model=head).indices
             p_, r_ = precision_recall(found, flipped)
+            a_c = accuracy(noisy_train, test, backbone, seeds, exclude=found)
+            won = (a_c - a_noisy) / (a_clean - a_noisy) if a_clean > a_noisy else float("nan")
             c_rows.append([name, f"{C:g}" + (" (default)" if C == audit.LOGISTIC_C else ""),
-                           len(found), f"{p_:.3f}", f"{r_:.3f}"])
-        a_clean = accuracy(train, test, backbone, seeds)
-        a_noisy = accuracy(noisy_train, test, backbone, seeds)
+                           len(found), f"{p_:.3f}", f"{r_:.3f}", f"{won:.2f}"])
         a_drop = accuracy(noisy_train, test, backbone, seeds, exclude=result.indices)
         a_oracle = accuracy(noisy_train, test, backbone, seeds, exclude=flipped)
         lost = a_clean - a_noisy
@@ -229,9 +231,14 @@ def main() -> None:
          "columns": ["data", "given class", "examples", "flipped into it", "of those flagged",
                      "flagged but not flipped"], "rows": class_rows},
         {"title": "The audit head's C and the flagged set (5 folds, seed 0)",
-         "columns": ["data", "C", "flagged", "precision", "recall"], "rows": c_rows},
+         "columns": ["data", "C", "flagged", "precision", "recall",
+                     "share of the lost accuracy won back"], "rows": c_rows},
     ]
     notes += [
+        "The share won back is a difference of small differences: SMS spam's test split has "
+        "1,115 messages, so its noise costs about 15 of them and each message is 0.07 of the "
+        "share. It moves a lot with the audit head's C (last table), more than precision and "
+        "recall do; the default C is kept as it is, not chosen on this test accuracy.",
         "Flipping: 10 % of the training positions drawn without replacement "
         "(numpy default_rng(0)), each label moved uniformly to another class; the test "
         "labels are untouched. SMS: a stratified 80/20 split with seed 0; its TF-IDF "
