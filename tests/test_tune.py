@@ -15,7 +15,7 @@ from transferkit.cli import main
 from transferkit.finetune.callbacks import TrainState
 from transferkit.finetune.strategies import STRATEGIES, make_strategy
 from transferkit.heads import HEADS
-from transferkit.tune import OptunaPruning, TuneSpace, fit_config
+from transferkit.tune import OptunaPruning, TuneSpace
 
 #: cheap: LeNet (random init, 16x16 images), one epoch per fine-tuning trial
 CHEAP = ["--backbone", "lenet", "--strategies", "linear-probe,partial", "--epochs", "1",
@@ -120,7 +120,7 @@ def test_the_loop_stops_a_pruned_fine_tuning(squares):
 
     study, trial = _trial(Never())
     with pytest.raises(optuna.TrialPruned, match="after epoch 1"):
-        fit_config(config, space, split, callbacks=[OptunaPruning(trial)])
+        space.fit(config, split, callbacks=[OptunaPruning(trial)])
     assert list(study.trials[0].intermediate_values) == [0]  # stopped after the first epoch
 
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .backbones import check_modality
+from .backbones import DEFAULT_BACKBONES, check_modality
 from .base import shared_backbone
 from .data.dataset import Dataset, take
 from .errors import TransferkitError, check_int
@@ -68,8 +68,6 @@ TOL = 1e-3
 #: cleanlab's filter and its ranking of the flagged examples
 FILTER_BY = "prune_by_noise_rate"
 RANKED_BY = "self_confidence"
-#: the default backbone of each modality (tabular features are audited as given)
-DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm"}
 
 
 @dataclass
@@ -306,8 +304,8 @@ def audit_labels(data: Dataset, backbone: str | None = None, folds: int = 5, see
         Labelled image, text or tabular data (N examples, one class label each).
     backbone : str, optional
         A backbone name (see ``transferkit backbones``); default
-        :data:`DEFAULT_BACKBONES` by modality. Tabular features are audited as given (no
-        backbone reads them).
+        :data:`transferkit.backbones.DEFAULT_BACKBONES` by modality. Tabular features are
+        audited as given (no backbone reads them).
     folds, seed
         See :func:`flag_label_issues`.
     batch_size, engine, cache, progress

@@ -66,10 +66,13 @@ def _strategy(args: argparse.Namespace) -> tuple[str, dict]:
 
 
 def _default_backbone(args: argparse.Namespace, data, path: str | None = None,
-                      image: str = "efficientnet_lite0") -> str:
-    """``--backbone``, else the default for the data's modality (``image`` for images, minilm
-    for text); tabular features have none: one line naming ``path`` (default ``--data``)."""
-    defaults = {"image": image, "text": "minilm"}
+                      image: str | None = None) -> str:
+    """``--backbone``, else the default for the data's modality
+    (:data:`transferkit.backbones.DEFAULT_BACKBONES`; ``image`` replaces the one for
+    images); tabular features have none: one line naming ``path`` (default ``--data``)."""
+    from .backbones import DEFAULT_BACKBONES
+
+    defaults = {**DEFAULT_BACKBONES, **({"image": image} if image else {})}
     backbone = args.backbone or defaults.get(data.modality)
     if data.modality not in defaults:  # even a named backbone: none takes features
         table = args.command == "fit" and str(path or args.data).lower().endswith(
@@ -575,7 +578,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
         FLAGGED,
         audit_document,
         audit_labels,
-        check_audit_labels,
         flagged_csv,
         input_names,
     )
@@ -585,7 +587,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
     check_int("--show", args.show, 0, 10)
     check_out_dir(args.out, AUDIT)  # before the work, so none is lost
     data = _load(args.data, args)
-    check_audit_labels(data.y, args.folds)  # one line before any feature is extracted
     backbone = None if data.modality == "tabular" and not args.backbone else \
         _default_backbone(args, data)
     result = audit_labels(data, backbone, folds=args.folds, seed=args.seed,

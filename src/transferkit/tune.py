@@ -33,7 +33,7 @@ from .errors import TransferkitError
 from .finetune.callbacks import Callback
 
 __all__ = ["DEFAULT_STRATEGIES", "AdaptSpace", "FixedSplit", "OptunaPruning", "TuneResult",
-           "TuneSpace", "fit_config", "importances", "load_study", "loop_space",
+           "TuneSpace", "importances", "load_study", "loop_space",
            "open_storage", "run_study", "scores", "trial_records", "tune_document"]
 
 #: the strategies ``tune`` chooses among when none are named
@@ -220,15 +220,10 @@ class TuneSpace:
 
     def describe(self, config: Mapping[str, Any]) -> str:
         """A configuration in a few words, e.g. ``minilm + logistic head (C=0.31)``."""
-        def options(values: Mapping[str, Any]) -> str:
-            return ", ".join(f"{k}={_short(v)}" for k, v in values.items())
-
         if self.frozen(config["strategy"]):
-            extra = options(config["head_params"])
-            return f"{self.backbone} + {config['head']} head" + (f" ({extra})" if extra else "")
-        params = options({**config["strategy_params"], **config["loop"]})
+            return f"{self.backbone} + {config['head']} head" + _options(config["head_params"])
         return (f"{self.backbone}, {config['strategy']} fine-tuning"
-                + (f" ({params})" if params else ""))
+                + _options({**config["strategy_params"], **config["loop"]}))
 
     def settings(self) -> dict[str, Any]:
         """What a resumed study must share with the run that started it."""
@@ -352,13 +347,8 @@ class AdaptSpace(TuneSpace):
         method = {**config.get("method_params", {}),
                   **({"trade_off": config["trade_off"]} if config.get("trade_off") else {})}
         loop = {**config.get("strategy_params", {}), **config.get("loop", {})}
-
-        def options(values: Mapping[str, Any]) -> str:
-            text = ", ".join(f"{k}={_short(v)}" for k, v in values.items())
-            return f" ({text})" if text else ""
-
-        return (f"{self.backbone}, {config.get('method', '?')}{options(method)}, "
-                f"{config.get('strategy', '?')}{options(loop)}")
+        return (f"{self.backbone}, {config.get('method', '?')}{_options(method)}, "
+                f"{config.get('strategy', '?')}{_options(loop)}")
 
     def settings(self) -> dict[str, Any]:
         return {"methods": list(self.methods), "selector": self.selector,
@@ -389,30 +379,11 @@ class AdaptSpace(TuneSpace):
         return float(clf.history_[clf.best_epoch_]["selection_score"])
 
 
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def fit_config(config: Mapping[str, Any], space: TuneSpace, split: FixedSplit,
-               callbacks: Sequence[Callback] = ()) -> Any:
-    """The model of one configuration, fitted on ``split`` by ``space``
-    (:meth:`TuneSpace.fit`, :meth:`AdaptSpace.fit`).
-
-    Parameters
-    ----------
-    config : dict
-        From the space's ``suggest`` or ``default``.
-    space : TuneSpace
-    split : FixedSplit
-    callbacks : sequence of Callback
-        Further loop callbacks (e.g. :class:`OptunaPruning`).
-
-    Returns
-    -------
-    estimator
-        Fitted.
-    """
-    return space.fit(config, split, callbacks)
+def _options(values: Mapping[str, Any]) -> str:
+    """Options as `` (name=value, ...)`` (floats to 3 significant digits), or ``""``."""
+    text = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in values.items())
+    return f" ({text})" if text else ""
 
 
 def scores(clf: Any, X: Any, y: np.ndarray) -> dict[str, Any]:
@@ -633,7 +604,7 @@ def run_study(space: TuneSpace, split: FixedSplit,
         config = space.suggest(trial)
         trial.set_user_attr("config", config)
         try:
-            clf = fit_config(config, space, split, callbacks=[OptunaPruning(trial)])
+            clf = space.fit(config, split, callbacks=[OptunaPruning(trial)])
         except TrainingDiverged as exc:  # a hopeless configuration: stopped, like pruning
             trial.set_user_attr("diverged", str(exc))
             raise optuna.TrialPruned(str(exc)) from exc
@@ -694,14 +665,14 @@ def run_study(space: TuneSpace, split: FixedSplit,
     if kept.get("number") == best.number:  # trained here: the very model that was scored
         clf = kept.pop("model")
     else:  # another worker's trial: the same seed and split give the same model
-        clf = fit_config(best_config, space, split)
+        clf = space.fit(best_config, split)
     kept.clear()
     best_val = space.objective(clf, split)
     best_test = space.test_scores(clf, split)
     default_config = default_val = default_test = None
     if default:
         default_config = space.default()
-        clf = fit_config(default_config, space, split)
+        clf = space.fit(default_config, split)
         default_val = space.objective(clf, split)
         default_test = space.test_scores(clf, split)
     return TuneResult(study, space, best_config, best_val, best_test, default_config,

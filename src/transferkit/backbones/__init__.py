@@ -27,7 +27,12 @@ __all__ = [
     "load_backbone",
     "list_backbones",
     "check_modality",
+    "DEFAULT_BACKBONES",
 ]
+
+#: the pretrained backbone each command uses for a modality when ``--backbone`` is not given
+#: (tabular features have none: they are used as given)
+DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm"}
 
 
 @dataclass(frozen=True)

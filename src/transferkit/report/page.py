@@ -203,12 +203,13 @@ def _no_evaluation(run: ReportRun) -> str:
             f"predictions, or by a path that keeps none): re-run `{rerun}` to get it")
 
 
-def _tsne(points: np.ndarray, seed: int) -> np.ndarray:
-    """2-D embedding: UMAP when installed, else scikit-learn's t-SNE."""
+def _embed(points: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+    """2-D embedding ``(N, 2)`` and the method's name: UMAP when installed, else
+    scikit-learn's t-SNE."""
     try:
         import umap  # type: ignore[import-not-found]
 
-        return umap.UMAP(random_state=seed).fit_transform(points)
+        return umap.UMAP(random_state=seed).fit_transform(points), "UMAP"
     except ImportError:
         from sklearn.manifold import TSNE
         from threadpoolctl import threadpool_limits
@@ -219,7 +220,7 @@ def _tsne(points: np.ndarray, seed: int) -> np.ndarray:
         # points with the second core taken; 0.5 s vs 14 s on 160)
         with threadpool_limits(1):
             return TSNE(n_components=2, init="pca", perplexity=perplexity,
-                        random_state=seed, max_iter=500).fit_transform(points)
+                        random_state=seed, max_iter=500).fit_transform(points), "t-SNE"
 
 
 def embedding(run: ReportRun, seed: int = 0) -> Section:
@@ -245,8 +246,7 @@ def embedding(run: ReportRun, seed: int = 0) -> Section:
     else:
         codes = labels.astype(int)
         names = _classes(run, int(codes.max()) + 1 if len(codes) else 0)
-    flat = _tsne(points, seed)
-    method = "UMAP" if _has_umap() else "t-SNE"
+    flat, method = _embed(points, seed)
     return Section(title, _plot("embedding", plots.scatter_by(
         flat, [codes], [names], [f"{method} of the backbone's test features"]),
         f"{method} of the saved model's backbone features (PCA to "
@@ -267,11 +267,10 @@ def by_domain(run: ReportRun, seed: int = 0) -> Section:
     k = int(labels.max()) + 1 if known.any() else 0
     names = _classes(run, k) + (["unlabelled"] if not known.all() else [])
     codes = np.where(known, labels, k)
-    method = "UMAP" if _has_umap() else "t-SNE"
     panels = []
     for key, what in (("before", domains.get("before_name", "before")),
                       ("after", "the adapted model")):
-        flat = _tsne(np.asarray(domains[key], dtype=np.float32), seed)
+        flat, method = _embed(np.asarray(domains[key], dtype=np.float32), seed)
         panels.append(_plot(f"domains-{key}", plots.scatter_by(
             flat, [domain, codes], [["source", "target"], names],
             [f"{what}: by domain", f"{what}: by class"]),
@@ -280,12 +279,6 @@ def by_domain(run: ReportRun, seed: int = 0) -> Section:
     return Section(title, "".join(panels) + "<p class='note'>Adaptation should bring the "
                    "target's points among the source's of the same class; the target's classes "
                    "are those of the labelled target test set, used here only to colour.</p>")
-
-
-def _has_umap() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("umap") is not None
 
 
 def cams(run: ReportRun) -> Section:
