@@ -1,7 +1,9 @@
 """``transferkit tune``: search spaces beside their code, the pruning callback, a small study
 through the CLI (metrics.json, resume), two processes on one SQLite file, one-line errors."""
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -185,6 +187,50 @@ def test_two_processes_share_one_sqlite_study(squares, tmp_path, isolated_cache)
     assert len([t for t in finished if t.state == optuna.trial.TrialState.COMPLETE]) == 6
     assert ran >= 6
     assert len(json.loads((out / "metrics.json").read_text())["trials"]) == 6
+
+
+def test_a_trial_that_loses_the_race_for_the_last_slot_is_silent(squares, monkeypatch):
+    """Two workers see one slot left; the other starts its trial first: ours gives up
+    with no failure line or traceback from Optuna, and is not counted or reported."""
+    import transferkit.tune as tune
+    from transferkit.data import load_dataset
+
+    data = load_dataset(squares)
+    X, y = data.X, np.asarray(data.y)
+    split = tune.FixedSplit(X[:60], y[:60], X[60:90], y[60:90], X[90:], y[90:], "test split")
+    space = TuneSpace(strategies=("linear-probe",), backbone="lenet",
+                      context={"layer_groups": 3})
+    real_load = tune.load_study
+
+    def racing_load(*args, **kwargs):
+        study = real_load(*args, **kwargs)
+        real_optimize = study.optimize
+
+        def optimize(*a, **k):  # the other worker asks between our check and our trial
+            other = study.ask()
+            other.set_user_attr("config", space.default())
+            real_optimize(*a, **k)
+            study.tell(other, 0.5)  # ... and finishes it
+
+        study.optimize = optimize
+        return study
+
+    monkeypatch.setattr(tune, "load_study", racing_load)
+    seen = io.StringIO()  # Optuna's own handler holds whatever stderr was when it was made
+    handler = logging.StreamHandler(seen)
+    logging.getLogger("optuna").addHandler(handler)
+    try:
+        result = tune.run_study(space, split, optuna.storages.InMemoryStorage(), "race",
+                                n_trials=1, echo=print, default=False)
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+    err = seen.getvalue()
+    assert "Traceback" not in err and "failed" not in err
+    assert result.ran == 0  # the surplus trial is not one this process ran
+    surplus = [t for t in result.study.trials if t.user_attrs.get("surplus")]
+    assert len(surplus) == 1 and surplus[0].state == optuna.trial.TrialState.FAIL
+    assert [t["number"] for t in tune.trial_records(result.study)] == [0]
+    assert result.best_val is not None  # the other worker's best, refit here
 
 
 def test_adaptation_trials_are_chosen_by_the_label_free_dev_score(tmp_path, capsys):

@@ -19,6 +19,7 @@ with ``--storage``) can share it.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import warnings
@@ -463,6 +464,25 @@ class _Surplus(Exception):
     """A trial started by a worker after the others had already started the last one."""
 
 
+class _QuietSurplus(logging.Filter):
+    """Drops Optuna's "Trial N failed ..." lines (one with a traceback) for the surplus
+    trials this process gave up: they are not failures, only a lost race for the last slot.
+
+    Installed on Optuna's ``optuna.study._optimize`` logger, where those lines start
+    (a logger's filters do not see records propagated from its children).
+    """
+
+    logger_name = "optuna.study._optimize"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.numbers: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(message.startswith(f"Trial {n} ") for n in self.numbers)
+
+
 @dataclass
 class TuneResult:
     """A finished study with the best and the default configuration refit and tested."""
@@ -593,6 +613,8 @@ def run_study(space: TuneSpace, split: FixedSplit,
                        {**space.settings(), **dict(settings or {})}, seed)
     from .finetune.loop import TrainingDiverged
 
+    quiet = _QuietSurplus()
+    started: list[int] = []  # the trials this process ran (not the surplus ones)
     kept: dict[str, Any] = {}  # this process's best trial so far: its number, score, model
 
     def objective(trial: optuna.Trial) -> float:
@@ -600,7 +622,9 @@ def run_study(space: TuneSpace, split: FixedSplit,
             *FINISHED, optuna.trial.TrialState.RUNNING)) if t.number < trial.number]
         if len(ahead) >= n_trials:  # another worker started the last trial first
             trial.set_user_attr("surplus", True)
+            quiet.numbers.add(trial.number)
             raise _Surplus
+        started.append(trial.number)
         config = space.suggest(trial)
         trial.set_user_attr("config", config)
         try:
@@ -635,26 +659,30 @@ def run_study(space: TuneSpace, split: FixedSplit,
         seconds = t.duration.total_seconds() if t.duration is not None else math.nan
         echo(f"trial {t.number}: {outcome}, {seconds:.1f} s -- {what}; {best}")
 
-    start, ran = time.monotonic(), 0
+    start = time.monotonic()
     done = _finished(study)
     if done:
         echo(f"study '{study_name}' holds {done} finished trial(s); running the "
              f"{max(0, n_trials - done)} missing")
-    while True:
-        _fail_stale(study)  # a killed worker's trial (no heartbeat): failed, run again
-        done = _finished(study)
-        if done >= n_trials:
-            break
-        if timeout is not None and ran and time.monotonic() - start >= timeout:
-            echo(f"--timeout {timeout:g} s reached: no new trial started")
-            break
-        running = len(study.get_trials(deepcopy=False,
-                                       states=(optuna.trial.TrialState.RUNNING,)))
-        if done + running >= n_trials:  # the last trials run elsewhere: wait for them
-            time.sleep(1.0)
-            continue
-        study.optimize(objective, n_trials=1, catch=(_Surplus,), callbacks=[progress])
-        ran += 1
+    optuna_log = logging.getLogger(_QuietSurplus.logger_name)
+    optuna_log.addFilter(quiet)
+    try:
+        while True:
+            _fail_stale(study)  # a killed worker's trial (no heartbeat): failed, run again
+            done = _finished(study)
+            if done >= n_trials:
+                break
+            if timeout is not None and started and time.monotonic() - start >= timeout:
+                echo(f"--timeout {timeout:g} s reached: no new trial started")
+                break
+            running = len(study.get_trials(deepcopy=False,
+                                           states=(optuna.trial.TrialState.RUNNING,)))
+            if done + running >= n_trials:  # the last trials run elsewhere: wait for them
+                time.sleep(1.0)
+                continue
+            study.optimize(objective, n_trials=1, catch=(_Surplus,), callbacks=[progress])
+    finally:
+        optuna_log.removeFilter(quiet)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise TransferkitError(f"none of the study's {len(study.trials)} trials completed "
@@ -676,7 +704,7 @@ def run_study(space: TuneSpace, split: FixedSplit,
         default_val = space.objective(clf, split)
         default_test = space.test_scores(clf, split)
     return TuneResult(study, space, best_config, best_val, best_test, default_config,
-                      default_val, default_test, ran)
+                      default_val, default_test, len(started))
 
 
 def _fail_stale(study: optuna.Study) -> None:
