@@ -30,6 +30,39 @@ def shared_data():
     return shared_path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """The tests write features and ONNX exports to a cache of their own, never to the
+    user's (``~/.cache/transferkit``): models built in temporary folders get new
+    fingerprints each run, so their entries there would only pile up. The user's ONNX
+    exports of registry backbones are hard-linked in, and the feature folders of those
+    backbones linked, so the tests neither export nor extract them again."""
+    from transferkit._io import cache_dir, onnx_cache_dir
+    from transferkit.backbones import list_backbones
+
+    user_onnx, user_features = onnx_cache_dir(), cache_dir() / "features"
+    root = tmp_path_factory.mktemp("transferkit-cache")
+    (root / "onnx").mkdir()
+    (root / "features").mkdir()
+    for info in list_backbones():  # registry names; schemes (hf:, file:) match no file
+        for path in user_onnx.glob(f"{info.name}-*.onnx"):
+            try:
+                os.link(path, root / "onnx" / path.name)
+            except OSError:  # another file system: it is exported again
+                continue
+            fingerprint = path.stem.rsplit("-", 1)[1]
+            for folder in user_features.glob(f"{fingerprint}*"):  # fp32 and -bf16
+                (root / "features" / folder.name).symlink_to(folder, target_is_directory=True)
+    saved = {k: os.environ.get(k) for k in ("TRANSFERKIT_CACHE", "TRANSFERKIT_ONNX_CACHE")}
+    os.environ.update(TRANSFERKIT_CACHE=str(root), TRANSFERKIT_ONNX_CACHE=str(root / "onnx"))
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(autouse=True)
 def _offline_quiet(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
