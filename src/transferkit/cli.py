@@ -147,6 +147,14 @@ def _label_columns(args: argparse.Namespace, path: str) -> list[str] | None:
     return columns
 
 
+
+def _add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """``--engine``: the feature-extraction engines of :data:`transferkit.features.ENGINES`."""
+    from .features import ENGINES
+
+    parser.add_argument("--engine", default="auto",
+                        help=f"{' | '.join(ENGINES)} [auto]")
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="transferkit",
@@ -207,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "balanced_accuracy | youden | cost:K (a missed positive costs K false "
                      "alarms) [f1]")
     fit.add_argument("--batch-size", type=int)
-    fit.add_argument("--engine", default="auto", help="auto | onnx | torch | bf16 [auto]")
+    _add_engine_option(fit)
     fit.add_argument("--no-cache", action="store_true", help="don't read/write the feature cache")
     fit.add_argument("--drop-flagged", metavar="AUDIT_DIR",
                      help="retrain without the examples `transferkit audit DATA --out "
@@ -345,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "flagged examples with `transferkit fit DATA --drop-flagged OUT`)")
     au.add_argument("--show", type=int, default=10, help="flagged examples printed [10]")
     au.add_argument("--batch-size", type=int)
-    au.add_argument("--engine", default="auto", help="auto | onnx | torch | bf16 [auto]")
+    _add_engine_option(au)
     au.add_argument("--no-cache", action="store_true",
                     help="don't read/write the feature cache")
     _data_options(au)
@@ -391,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "logistic | mlp [logistic]")
     tu.add_argument("--epochs", type=int, default=3, help="epochs of a fine-tuning trial [3]")
     tu.add_argument("--batch-size", type=int)
-    tu.add_argument("--engine", default="auto", help="auto | onnx | torch | bf16 [auto]")
+    _add_engine_option(tu)
     tu.add_argument("--test-size", type=float, default=0.2)
     tu.add_argument("--val-size", type=float, default=0.2)
     tu.add_argument("--threshold-metric", default="f1",

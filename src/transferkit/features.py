@@ -5,8 +5,9 @@ measured ~4x faster than eager PyTorch on this CPU for both images and text; tex
 are length-sorted so they carry little padding. The cache key is backbone fingerprint +
 preprocessing + input content, so a second run on the same data extracts nothing.
 ``engine="bf16"`` (opt-in) runs the backbone under bfloat16 autocast through
-``torch.compile``; its features differ slightly from the fp32 ones, so they are cached
-apart (:func:`cache_key`).
+``torch.compile``; ``engine="int8"`` (opt-in) runs an int8-quantized copy of the ONNX
+export (:func:`quantize_onnx`). Their features differ from the fp32 ones, so they are
+cached apart (:func:`cache_key`).
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ log = logging.getLogger("transferkit")
 #: Counts of items pushed through a backbone in this process (the cache tests read it).
 STATS = {"extracted": 0, "cache_hits": 0}
 
-ENGINES = ("auto", "onnx", "torch", "bf16")
+ENGINES = ("auto", "onnx", "torch", "bf16", "int8")
 #: numeric precision of each engine's features ("fp32" unless listed); it names the cache
-PRECISION = {"bf16": "bf16"}
+PRECISION = {"bf16": "bf16", "int8": "int8"}
+#: calibration images for the int8 engine's static quantization (crops of scikit-learn's
+#: two sample photos, seeded: the same quantized model on every machine)
+CALIBRATION_IMAGES = 64
 #: rows copied at a time from a cache shard into the output (bounds the temporary copy)
 LOOKUP_ROWS = 4096
 
@@ -66,9 +70,11 @@ def extract_features(
         Items per forward pass; default 16 for images, 64 otherwise.
     engine : str
         ``"auto"`` (ONNX Runtime when the backbone exports, else eager PyTorch),
-        ``"onnx"``, ``"torch"`` (eager fp32), or ``"bf16"`` (bfloat16 autocast through
-        ``torch.compile``: faster on CPUs with bf16 instructions, features differ slightly
-        from fp32 and are cached apart).
+        ``"onnx"``, ``"torch"`` (eager fp32), ``"bf16"`` (bfloat16 autocast through
+        ``torch.compile``: faster on CPUs with bf16 instructions), or ``"int8"`` (ONNX
+        Runtime on an int8-quantized export, :func:`quantize_onnx`: about twice as fast
+        as ``"onnx"`` on CPUs with VNNI). The last two give features that differ from
+        fp32 ones; they are cached apart.
     cache : bool
         Read and write the on-disk feature cache.
     progress : bool, optional
@@ -216,7 +222,7 @@ def _length_order(items: Sequence[Any]) -> np.ndarray:
     return np.argsort([len(t) if isinstance(t, str) else 0 for t in items], kind="stable")
 
 
-_SESSIONS: dict[str, OnnxRunner] = {}
+_SESSIONS: dict[tuple[str, str], OnnxRunner] = {}  # by fingerprint and precision
 _COMPILED: dict[str, Bf16Runner] = {}
 
 
@@ -228,10 +234,12 @@ def _engine(backbone: Backbone, engine: str, fingerprint: str
         if fingerprint not in _COMPILED:
             _COMPILED[fingerprint] = Bf16Runner(backbone)
         return _COMPILED[fingerprint]
-    if engine == "onnx" or (engine == "auto" and backbone.onnx_exportable and _has_ort()):
-        if fingerprint not in _SESSIONS:
-            _SESSIONS[fingerprint] = OnnxRunner(backbone)
-        return _SESSIONS[fingerprint]
+    if engine in ("onnx", "int8") or (engine == "auto" and backbone.onnx_exportable
+                                      and _has_ort()):
+        key = (fingerprint, PRECISION.get(engine, "fp32"))
+        if key not in _SESSIONS:
+            _SESSIONS[key] = OnnxRunner(backbone, precision=key[1])
+        return _SESSIONS[key]
     return TorchRunner(backbone)
 
 
@@ -297,18 +305,20 @@ class Bf16Runner:
 
 
 class OnnxRunner:
-    """ONNX Runtime session over the backbone, exported once and cached by fingerprint."""
+    """ONNX Runtime session over the backbone, exported once and cached by fingerprint;
+    with ``precision="int8"``, over its int8-quantized copy (:func:`quantize_onnx`)."""
 
-    def __init__(self, backbone: Backbone):
+    def __init__(self, backbone: Backbone, precision: str = "fp32"):
         import onnxruntime as ort
 
         if not backbone.onnx_exportable:
             raise TransferkitError(
                 f"backbone '{backbone.name}' has no ONNX export", "use --engine torch"
             )
-        self.path = onnx_model_path(backbone)
+        self.path = onnx_model_path(backbone, precision)
+        build = export_onnx if precision == "fp32" else quantize_onnx
         if not self.path.is_file():
-            export_onnx(backbone, self.path)
+            build(backbone, self.path)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -320,7 +330,7 @@ class OnnxRunner:
             self.session = session()
         except Exception:  # a damaged cached export (e.g. truncated): export it again
             os.remove(self.path)
-            export_onnx(backbone, self.path)
+            build(backbone, self.path)
             self.session = session()
         self.input_names = [i.name for i in self.session.get_inputs()]
 
@@ -329,11 +339,101 @@ class OnnxRunner:
         return self.session.run(None, feed)[0]
 
 
-def onnx_model_path(backbone: Backbone) -> os.PathLike:
+def onnx_model_path(backbone: Backbone, precision: str = "fp32") -> os.PathLike:
     """Where the ONNX export of ``backbone`` is cached: a readable name plus its
-    fingerprint, under :func:`~transferkit._io.onnx_cache_dir` (``$TRANSFERKIT_ONNX_CACHE``)."""
+    fingerprint (plus ``-int8`` for the quantized copy), under
+    :func:`~transferkit._io.onnx_cache_dir` (``$TRANSFERKIT_ONNX_CACHE``)."""
     readable = backbone.name.replace(":", "_").replace("/", "_")[-80:]  # long paths fit
-    return onnx_cache_dir() / f"{readable}-{backbone.fingerprint()}.onnx"
+    suffix = "" if precision == "fp32" else f"-{precision}"
+    return onnx_cache_dir() / f"{readable}-{backbone.fingerprint()}{suffix}.onnx"
+
+
+def quantize_onnx(backbone: Backbone, path: os.PathLike) -> None:
+    """Write an int8 copy of the backbone's fp32 ONNX export to ``path``, atomically.
+
+    ONNX Runtime's quantization tool, per output channel for the weights: image backbones
+    are quantized statically (QDQ; activation ranges from min/max calibration on
+    :data:`CALIBRATION_IMAGES` seeded crops of scikit-learn's two sample photos, through the
+    backbone's own preprocessing), text backbones dynamically (int8 weights of the
+    matrix products with constant weights; activation ranges per batch), the usual choice
+    for each. The fp32 export is made first when it is not cached.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        An image or text backbone that exports to ONNX.
+    path : path-like
+        Where the quantized model goes (:func:`onnx_model_path` with ``"int8"``).
+
+    Raises
+    ------
+    TransferkitError
+        For a backbone of another modality.
+    """
+    import tempfile
+
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if backbone.modality not in ("image", "text"):
+        raise TransferkitError(f"engine int8 quantizes image and text backbones, not "
+                               f"{backbone.modality} ones ('{backbone.name}')",
+                               "use --engine onnx or auto")
+    source = onnx_model_path(backbone)
+    if not os.path.isfile(source):
+        export_onnx(backbone, source)
+    log.info("quantizing %s to int8 (once) at %s", backbone.name, path)
+    with (
+        tempfile.TemporaryDirectory() as work,
+        atomic_path(path) as tmp,
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
+        if backbone.modality == "text":
+            quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, per_channel=True,
+                             extra_options={"MatMulConstBOnly": True})
+            return
+        ready = os.path.join(work, "prepared.onnx")
+        quant_pre_process(source, ready)  # shape inference and graph folding first
+        quantize_static(ready, tmp, _CalibrationReader(backbone), per_channel=True,
+                        quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
+
+
+def calibration_images(size: int, n: int = CALIBRATION_IMAGES, seed: int = 0) -> list:
+    """``n`` square crops (uint8 HWC, at least ``size`` wide) of scikit-learn's two sample
+    photos, at random positions and scales, half of them mirrored: natural images that
+    ship with scikit-learn, so calibration needs no download."""
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images
+    rng = np.random.default_rng(seed)
+    crops = []
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        side = int(rng.integers(min(size, min(photo.shape[:2])), min(photo.shape[:2]) + 1))
+        top = int(rng.integers(0, photo.shape[0] - side + 1))
+        left = int(rng.integers(0, photo.shape[1] - side + 1))
+        crop = photo[top:top + side, left:left + side]
+        crops.append(np.ascontiguousarray(crop[:, ::-1] if rng.random() < 0.5 else crop))
+    return crops
+
+
+class _CalibrationReader:
+    """ONNX Runtime's calibration-data reader over :func:`calibration_images`, in batches
+    of 16, prepared as the backbone prepares its inputs."""
+
+    def __init__(self, backbone: Backbone, batch: int = 16):
+        images = calibration_images(backbone.preprocessing.image_size)
+        self.batches = iter([images[i:i + batch] for i in range(0, len(images), batch)])
+        self.backbone = backbone
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        images = next(self.batches, None)
+        if images is None:
+            return None
+        return {k: v.numpy() for k, v in self.backbone.prepare(images).items()}
 
 
 def export_onnx(backbone: Backbone, path: os.PathLike) -> None:
