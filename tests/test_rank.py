@@ -68,6 +68,8 @@ def test_rank_cli_prints_the_table_and_writes_json(digits, tmp_path, capsys):
     (["--candidates", "lenet,lenet"], "named twice"),
     ([], "either --candidates"),
     (["--candidates", "lenet", "--score", "nope"], "unknown"),
+    (["--candidates", "lenet", "--engine", "nope"], "unknown engine 'nope'"),
+    (["--candidates", "lenet", "--engine", "int8"], "has no ONNX export"),
 ])
 def test_bad_rank_input_is_one_line_exit_2(digits, tmp_path, capsys, case, message):
     args = [a.format(dir=digits) for a in case]

@@ -335,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     rk.add_argument("--labels-per-class", type=int, help="score at most N labels per class")
     rk.add_argument("--seed", type=int, default=0, help="seed of the split [0]")
     rk.add_argument("--out", help="a folder to write the ranking to (ranking.json)")
+    _add_engine_option(rk)
     _data_options(rk)
 
     au = command("audit", help="flag likely mislabelled training examples: confident "
@@ -1433,7 +1434,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
         data = _load(args.data, args)
         t0 = time.perf_counter()
         ranking = rank_candidates(data, args.candidates, test_size=args.test_size,
-                                  seed=args.seed, labels_per_class=args.labels_per_class)
+                                  seed=args.seed, labels_per_class=args.labels_per_class,
+                                  engine=args.engine)
         rank_s = time.perf_counter() - t0
         if args.fit_top:
             fit_top(ranking, data, args.fit_top, score=args.score, seeds=seeds,
@@ -1506,7 +1508,7 @@ def _rank_sources(args: argparse.Namespace) -> dict[str, Any]:
         if backbone is None:
             return np.asarray(data.X, dtype=np.float64)
         check_modality(backbone, data.modality)
-        return extract_features(backbone, data.X).astype(np.float64)
+        return extract_features(backbone, data.X, engine=args.engine).astype(np.float64)
 
     rows = rank_sources({name: (features(d), np.asarray(d.y)) for name, d in sources.items()},
                         features(target), target.y)
