@@ -214,18 +214,49 @@ def test_drop_flagged_of_other_data_is_one_line(tmp_path, isolated_cache, capsys
         read_flagged(tmp_path / "nowhere", Dataset(X, noisy, "image"))
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--strategy", "finetune"], "runs the frozen path"),
-    (["--task", "regression"], "audits check single class labels"),
-])
-def test_drop_flagged_outside_the_frozen_classification_path_is_one_line(
-        extra, message, tmp_path, isolated_cache, capsys):
+def test_drop_flagged_with_fine_tuning_keeps_the_two_fits_checkpoints_apart(
+        tmp_path, isolated_cache, capsys, monkeypatch):
+    from transferkit import experiment
+
+    X, y = digit_images()
+    noisy, _ = flipped(y, 0.15, 3)
+    data = tmp_path / "digits.npz"
+    np.savez(data, X=X, y=noisy)
+    audit = tmp_path / "audit"
+    assert main(["audit", str(data), "--backbone", "lenet", "--out", str(audit),
+                 "--quiet"]) == 0
+    dirs = []
+    real_compare = experiment.compare
+
+    def spy(data, **kwargs):  # the checkpoint folder of each of the two fits
+        dirs.append(kwargs["finetune_params"]["checkpoint_dir"])
+        return real_compare(data, **kwargs)
+
+    monkeypatch.setattr(experiment, "compare", spy)
+    run = tmp_path / "run"
+    capsys.readouterr()
+    assert main(["fit", str(data), "--backbone", "lenet", "--strategy", "finetune",
+                 "--epochs", "1", "--drop-flagged", str(audit), "--out", str(run),
+                 "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "without the flagged" in text and "all labels" in text
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["drop_flagged"]["all_labels"]["name"].endswith("all labels")
+    assert "finetune" in metrics["rows"][0]["name"]
+    assert dirs == [f"{run}.ckpt", f"{run}.ckpt/all-labels"]
+    assert not (tmp_path / "run.ckpt").exists()  # saved: the checkpoints are done
+
+
+def test_drop_flagged_outside_single_label_classification_is_one_line(
+        tmp_path, isolated_cache, capsys):
     X, y = digit_images(10)
     np.savez(tmp_path / "d.npz", X=X, y=y)
     assert main(["fit", str(tmp_path / "d.npz"), "--backbone", "lenet", "--drop-flagged",
-                 str(tmp_path / "audit"), "--out", str(tmp_path / "run"), *extra]) == 2
+                 str(tmp_path / "audit"), "--out", str(tmp_path / "run"), "--task",
+                 "regression"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and message in err and " -- " in err and "\n" not in err
+    assert err.startswith("error: ") and "audits check single class labels" in err
+    assert " -- " in err and "\n" not in err
 
 
 def test_audit_of_an_image_folder_names_the_files(image_folder, tmp_path, isolated_cache,

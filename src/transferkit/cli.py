@@ -474,10 +474,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
                                "check single class labels", "use it with --task "
                                "classification on image, text or feature data (no --tasks, "
                                "no tabular backbone)")
-    if args.drop_flagged and strategy != "linear-probe":  # two loop runs, one checkpoint dir
-        raise TransferkitError(f"--drop-flagged runs the frozen path (the audit's own), not "
-                               f"strategy '{strategy}'", "drop --strategy/--freeze, or fine-"
-                               "tune on a copy of the data without the rows of flagged.csv")
     if args.tasks is not None:  # multi-task: its own experiment
         return _fit_multitask(args, seeds, strategy, strategy_params, out, ckpt)
     _check_task(args)
@@ -524,6 +520,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     )
     comparison = compare(data, baseline=not args.no_baseline, exclude=flagged, **common)
     if flagged is not None:  # the plain fit on the same splits and seeds, one more row
+        if tuning:  # its checkpoints apart from those of the fit without the flagged
+            common["finetune_params"] = {**tuning["finetune_params"], "checkpoint_dir":
+                                         str(ckpt / ALL_LABELS_CHECKPOINTS)}
         plain = compare(data, baseline=False, **common)
         plain_row = _beside_plain_fit(comparison, plain, len(flagged), args.drop_flagged)
     what = (f"{len(np.unique(data.y))} classes" if labels else
@@ -537,6 +536,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
         shutil.rmtree(ckpt, ignore_errors=True)
     print(f"saved run to {out}")
     return 0
+
+
+#: ``fit --drop-flagged`` with a fine-tuning strategy: the plain fit's checkpoints, inside
+#: the run's checkpoint folder
+ALL_LABELS_CHECKPOINTS = "all-labels"
 
 
 def _beside_plain_fit(comparison: Any, plain: Any, n_flagged: int,
@@ -723,15 +727,17 @@ def _check_task(args: argparse.Namespace) -> None:
 
 
 def _is_checkpoint_dir(path: Path) -> bool:
-    """Whether ``path`` holds only training checkpoints: per-seed folders ``seed<N>`` and the
-    baseline's ``from-scratch/seed<N>`` (plus the staging folders of an interrupted write)."""
+    """Whether ``path`` holds only training checkpoints: per-seed folders ``seed<N>``, the
+    baseline's ``from-scratch/seed<N>`` and the plain fit's ``all-labels/seed<N>`` beside a
+    ``--drop-flagged`` one (plus the staging folders of an interrupted write)."""
     from .experiment import BASELINE_CHECKPOINTS
 
     if not path.is_dir():
         return False
     children = [c for c in path.iterdir() if not c.name.startswith(".")]
+    nested = (BASELINE_CHECKPOINTS, ALL_LABELS_CHECKPOINTS)
     return all(c.is_dir() and ((c.name.startswith("seed") and c.name[4:].isdigit())
-                               or (c.name == BASELINE_CHECKPOINTS and _is_checkpoint_dir(c)))
+                               or (c.name in nested and _is_checkpoint_dir(c)))
                for c in children)
 
 
