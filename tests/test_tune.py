@@ -189,6 +189,59 @@ def test_two_processes_share_one_sqlite_study(squares, tmp_path, isolated_cache)
     assert len(json.loads((out / "metrics.json").read_text())["trials"]) == 6
 
 
+def test_a_study_resumes_after_its_worker_is_killed_mid_trial(squares, tmp_path,
+                                                              isolated_cache, capsys,
+                                                              monkeypatch):
+    """kill -9 during a trial leaves it RUNNING in the study; once its heartbeat is older
+    than the grace period, the next run marks it failed and runs the missing trials."""
+    import signal
+    import sqlite3
+    import time
+
+    import transferkit.tune as tune
+
+    out = tmp_path / "killed"
+    args = ["--quiet", "tune", str(squares), "--n-trials", "4", "--out", str(out), *CHEAP]
+    env = {**os.environ, "TRANSFERKIT_NO_PROGRESS": "1"}
+    worker = subprocess.Popen([sys.executable, "-m", "transferkit", *args], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    query = ("SELECT (SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'), "
+             "(SELECT COUNT(*) FROM trials JOIN trial_heartbeats USING (trial_id) "
+             "WHERE state = 'RUNNING')")
+    try:
+        while True:  # a trial done, the next running and beaten once: kill its worker
+            assert worker.poll() is None, worker.stderr.read().decode()
+            assert time.monotonic() < deadline, "no running trial seen"
+            try:
+                with sqlite3.connect(out / "study.db", timeout=5) as db:
+                    if all(db.execute(query).fetchone()):
+                        break
+            except sqlite3.OperationalError:  # not created yet
+                pass
+            time.sleep(0.02)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    study = optuna.load_study(study_name="killed", storage=f"sqlite:///{out / 'study.db'}")
+    states = [t.state for t in study.trials]
+    assert optuna.trial.TrialState.RUNNING in states  # left behind by the kill
+    done = sum(s.is_finished() for s in states)
+    assert done >= 1
+
+    monkeypatch.setattr(tune, "GRACE_S", 1)
+    time.sleep(1.5)  # its last heartbeat is now older than the grace period
+    capsys.readouterr()
+    assert main(args) == 0
+    assert f"holds {done} finished trial(s)" in capsys.readouterr().out
+    study = optuna.load_study(study_name="killed", storage=f"sqlite:///{out / 'study.db'}")
+    states = [t.state for t in study.trials]
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert optuna.trial.TrialState.FAIL in states  # the killed trial, marked failed
+    assert sum(s in tune.FINISHED for s in states) == 4
+    assert len(json.loads((out / "metrics.json").read_text())["trials"]) == 5  # + the failed
+
+
 def test_a_trial_that_loses_the_race_for_the_last_slot_is_silent(squares, monkeypatch):
     """Two workers see one slot left; the other starts its trial first: ours gives up
     with no failure line or traceback from Optuna, and is not counted or reported."""
