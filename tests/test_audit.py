@@ -170,8 +170,9 @@ def test_audit_cli_bad_labels_exit_2_with_one_line(labels, message, tmp_path, ca
     assert not (tmp_path / "a").exists()
 
 
-def test_fit_drop_flagged_retrains_without_them_beside_the_plain_fit(tmp_path,
-                                                                     isolated_cache, capsys):
+@pytest.fixture
+def audited(tmp_path, isolated_cache):
+    """Digits with 15 % flipped labels and their audit: (data file, audit dir)."""
     X, y = digit_images()
     noisy, _ = flipped(y, 0.15, 3)
     data = tmp_path / "digits.npz"
@@ -179,6 +180,12 @@ def test_fit_drop_flagged_retrains_without_them_beside_the_plain_fit(tmp_path,
     audit = tmp_path / "audit"
     assert main(["audit", str(data), "--backbone", "lenet", "--out", str(audit),
                  "--quiet"]) == 0
+    return data, audit
+
+
+def test_fit_drop_flagged_retrains_without_them_beside_the_plain_fit(audited, tmp_path,
+                                                                     capsys):
+    data, audit = audited
     n_flagged = json.loads((audit / "audit.json").read_text())["n_flagged"]
     capsys.readouterr()
     run = tmp_path / "run"
@@ -215,16 +222,10 @@ def test_drop_flagged_of_other_data_is_one_line(tmp_path, isolated_cache, capsys
 
 
 def test_drop_flagged_with_fine_tuning_keeps_the_two_fits_checkpoints_apart(
-        tmp_path, isolated_cache, capsys, monkeypatch):
+        audited, tmp_path, capsys, monkeypatch):
     from transferkit import experiment
 
-    X, y = digit_images()
-    noisy, _ = flipped(y, 0.15, 3)
-    data = tmp_path / "digits.npz"
-    np.savez(data, X=X, y=noisy)
-    audit = tmp_path / "audit"
-    assert main(["audit", str(data), "--backbone", "lenet", "--out", str(audit),
-                 "--quiet"]) == 0
+    data, audit = audited
     dirs = []
     real_compare = experiment.compare
 
