@@ -286,6 +286,42 @@ def test_a_trial_that_loses_the_race_for_the_last_slot_is_silent(squares, monkey
     assert result.best_val is not None  # the other worker's best, refit here
 
 
+@pytest.mark.parametrize("task, objective, shown", [
+    ("regression", "validation R²", {"mae", "rmse", "r2", "val_r2"}),
+    ("multilabel", "validation mAP", {"f1_micro", "f1_macro", "map", "subset_accuracy",
+                                      "hamming_loss", "val_map"}),
+])
+def test_tune_searches_multilabel_and_regression_tasks(task, objective, shown, tmp_path,
+                                                       isolated_cache, capsys):
+    X, Y = make_squares(120)
+    if task == "regression":  # the mean brightness, plus noise
+        y = X.reshape(len(X), -1).mean(axis=1) / 10 + np.random.default_rng(0).normal(
+            size=len(X))
+    else:  # which patches are on: label sets "tl|br"
+        y = np.asarray(["|".join(n for n, on in zip(("tl", "br"), row, strict=True) if on)
+                        for row in Y])
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    out = tmp_path / "tune"
+    assert main(["--quiet", "tune", str(tmp_path / "d.npz"), "--task", task, "--n-trials",
+                 "3", "--out", str(out), *CHEAP]) == 0
+    text = capsys.readouterr().out
+    assert f"{task}); study" in text and text.count(f": {objective} ") == 3  # one per trial
+    assert f"scored on validation ({objective};" in text
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["objective"] == objective
+    assert {"tuned,", "default"} == {r["name"].split()[0] for r in doc["rows"]}
+    assert set(doc["rows"][0]["metrics"]) == shown
+    key = f"val_{'r2' if task == 'regression' else 'map'}"
+    assert doc["best"][key] == pytest.approx(max(t["value"] for t in doc["trials"]
+                                                 if t["value"] is not None))
+    if task == "regression":  # R² as it is, not as a percentage
+        best = doc["best"][key]
+        assert f"{best:.4g}" in text and f"{100 * best:.2f}" not in text
+    resumed = ["--quiet", "tune", str(tmp_path / "d.npz"), "--n-trials", "3", "--out",
+               str(out), *CHEAP]  # the study was started for another task: refused
+    assert main(resumed) == 2 and "task=" in capsys.readouterr().err
+
+
 def test_adaptation_trials_are_chosen_by_the_label_free_dev_score(tmp_path, capsys):
     X, Y = make_squares(100, seed=0)
     np.savez(tmp_path / "source.npz", X=X, y=Y[:, 0])
@@ -317,6 +353,9 @@ def test_adaptation_trials_are_chosen_by_the_label_free_dev_score(tmp_path, caps
     (["--methods", "dann"], "belong to a domain-adaptation search"),
     (["--target", "{tmp}/t.npz", "--methods", ""], "the search space is empty"),
     (["--target", "{tmp}/t.npz", "--methods", "nope"], "unknown deep domain-adaptation method"),
+    (["--target", "{tmp}/t.npz", "--task", "regression"], "adapts classifiers, not a regr"),
+    (["--task", "regression", "--head", "logistic"], "fits classification targets, not "),
+    (["--task", "multitask"], "tune cannot search a multitask task"),
 ])
 def test_bad_tune_input_is_one_line_exit_2(extra, message, squares, tmp_path, capsys):
     out = tmp_path / "run"

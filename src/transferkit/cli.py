@@ -44,6 +44,19 @@ def _column_list(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
+def _task_options(p: argparse.ArgumentParser) -> None:
+    """``--task`` and the options that say where a multi-label task's labels are."""
+    p.add_argument("--task", default=None,
+                   help="classification | multilabel (a label column of several labels per "
+                   "row, see --label-sep) | regression (a numeric label column) "
+                   "[classification]")
+    p.add_argument("--label-sep", default="|",
+                   help="multilabel: the separator between a row's labels [|]")
+    p.add_argument("--label-columns",
+                   help="multilabel, tables: one 0/1 column per label, e.g. a,b,c (instead "
+                   "of one --label-column of several labels per row)")
+
+
 def _finetune_options(p: argparse.ArgumentParser, default: str = "linear-probe") -> None:
     p.add_argument("--strategy", default=None,
                    help="linear-probe (cached features) | finetune | partial | bitfit | lora | "
@@ -193,12 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2 [0]")
     fit.add_argument("--labels-per-class", type=int, help="use at most N labels per class")
     fit.add_argument("--no-baseline", action="store_true", help="skip the from-scratch run")
-    fit.add_argument("--task", default=None,
-                     help="classification | multilabel (a label column of several labels per "
-                     "row, see --label-sep) | regression (a numeric label column) "
-                     "[classification]")
-    fit.add_argument("--label-sep", default="|",
-                     help="multilabel: the separator between a row's labels [|]")
+    _task_options(fit)
     fit.add_argument("--tasks", default=None,
                      help="multi-task: NAME:KIND,... (kinds: classification | multilabel | "
                      "regression), one label column per task named as the task (.npz: arrays "
@@ -207,9 +215,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="multi-task: equal | uncertainty | gradnorm [equal]")
     fit.add_argument("--gradnorm-alpha", type=float, default=1.5,
                      help="multi-task, gradnorm: the asymmetry alpha [1.5]")
-    fit.add_argument("--label-columns",
-                     help="multilabel, tables: one 0/1 column per label, e.g. a,b,c (instead "
-                     "of one --label-column of several labels per row)")
     fit.add_argument("--threshold-metric", default="f1",
                      help="binary: what the threshold maximises on validation: f1 | accuracy | "
                      "balanced_accuracy | youden | cost:K (a missed positive costs K false "
@@ -395,9 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated candidate strategies [linear-probe,partial,finetune]")
     tu.add_argument("--backbone", default=None,
                     help="[efficientnet_lite0 for images, minilm for text]")
-    tu.add_argument("--head", default="logistic",
+    tu.add_argument("--head", default=None,
                     help="head of the linear-probe trials (its settings are searched): "
-                    "logistic | mlp [logistic]")
+                    "logistic | mlp; ridge for regression [the task's: logistic, "
+                    "ovr-logistic, ridge]")
+    _task_options(tu)
     tu.add_argument("--epochs", type=int, default=3, help="epochs of a fine-tuning trial [3]")
     tu.add_argument("--batch-size", type=int)
     _add_engine_option(tu)
@@ -1611,6 +1618,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise TransferkitError("--methods and --target-test belong to a domain-adaptation "
                                "search", "add --target TARGET (unlabelled target data), or "
                                "drop them")
+    args.task = args.task or "classification"
+    if args.target is not None and args.task != "classification":
+        raise TransferkitError(f"tune --target adapts classifiers, not a {args.task} task",
+                               "drop --target to tune the task on its own data, or --task")
     if args.target is not None:
         strategies = tuple(("finetune",) if args.strategies is None else args.strategies)
         space = AdaptSpace(strategies=strategies, backbone=args.backbone or "",
@@ -1621,7 +1632,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         strategies = tuple(DEFAULT_STRATEGIES if args.strategies is None else args.strategies)
         space = TuneSpace(strategies=strategies, backbone=args.backbone or "", head=args.head,
                           epochs=args.epochs, batch_size=args.batch_size, engine=args.engine,
-                          threshold_metric=args.threshold_metric or None)
+                          threshold_metric=args.threshold_metric or None, task=args.task)
     space.check()  # an empty search space: one line before any data is read
     created = not out.exists()
     if not args.storage:
@@ -1643,10 +1654,20 @@ def cmd_tune(args: argparse.Namespace) -> int:
         backbone = load_backbone(space.backbone)
         check_modality(backbone, data.modality)
         space.context["layer_groups"] = len(backbone.layer_groups())
-    y = np.asarray(data.y)
-    split = stratified_split(y, args.test_size, args.val_size, 0, given=data.split)
-    fixed = FixedSplit(take(data.X, split.train), y[split.train], take(data.X, split.val),
-                       y[split.val], take(data.X, split.test), y[split.test], split.protocol)
+    if args.task == "classification":
+        y = np.asarray(data.y)
+        split = stratified_split(y, args.test_size, args.val_size, 0, given=data.split)
+        split_protocol = split.protocol
+        what = f"{len(np.unique(y))} classes"
+    else:
+        from .experiment import task_split, task_targets
+
+        y = task_targets(data, args.task, None, args.label_sep)
+        split, split_protocol = task_split(y, args.task, data, None, 0, args.test_size,
+                                           args.val_size, 0)
+        what = args.task
+    fixed = FixedSplit(*(take(part, idx) for idx in (split.train, split.val, split.test)
+                         for part in (data.X, y)), split_protocol)
     if space.frozen(strategies[0]) or "linear-probe" in strategies:  # one extraction pass
         from .base import shared_backbone
         from .features import extract_features
@@ -1655,18 +1676,20 @@ def cmd_tune(args: argparse.Namespace) -> int:
                          engine=args.engine)
     out.mkdir(parents=True, exist_ok=True)
     name = args.study_name or out.resolve().name
-    print(f"data: {args.data} ({len(data)} samples, {data.modality}, "
-          f"{len(np.unique(y))} classes); study '{name}' in {storage}; strategies "
-          f"{', '.join(strategies)}", flush=True)
+    print(f"data: {args.data} ({len(data)} samples, {data.modality}, {what}); study "
+          f"'{name}' in {storage}; strategies {', '.join(strategies)}", flush=True)
     result = run_study(space, fixed, opened, name, args.n_trials, timeout=args.timeout,
                        seed=args.seed, settings={"data": Path(args.data).name, "n": len(data),
                                                  "test_size": args.test_size,
                                                  "val_size": args.val_size})
-    protocol = (f"{split.protocol} (seed 0, the same split in every trial); each trial "
-                "trained on train, scored on validation (accuracy; the epoch and binary "
-                "threshold also chosen there, no refit on train + validation); the best "
-                "trial's configuration and the default one refit the same way and scored "
-                "once on the test split")
+    chosen_there = {"classification": "the epoch and binary threshold",
+                    "multilabel": "the epoch and per-label thresholds",
+                    "regression": "the epoch"}[args.task]
+    protocol = (f"{split_protocol} (seed 0, the same split in every trial); each trial "
+                f"trained on train, scored on validation ({space.objective_name}; "
+                f"{chosen_there} also chosen there, no refit on train + validation); the "
+                "best trial's configuration and the default one refit the same way and "
+                "scored once on the test split")
     doc = tune_document(result, protocol, data=str(args.data), storage=_redact(storage))
     _tune_report(result, doc, protocol, out)
     return 0

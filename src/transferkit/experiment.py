@@ -250,15 +250,10 @@ def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
     Comparison
         Rows of the task's metrics (:data:`TASK_METRICS`), mean ± sd over ``seeds``."""
     from .finetune import FineTuneClassifier, FineTuneRegressor
-    from .tasks import Regression, label_sets, make_task
 
-    def targets(part: Dataset) -> Any:
-        if task == "multilabel":  # label cells, or 0/1 label columns (--label-columns)
-            return label_sets(part.y, label_sep, part.meta.get("label_columns"))
-        return Regression.encode_values(part.y, f"{part.name}'s labels")
-
-    y, y_test_given = targets(data), None if test_data is None else targets(test_data)
-    make_task(task, **(task_params or {})).fit(y)  # bad targets: one line before any work
+    y = task_targets(data, task, task_params, label_sep)  # bad targets: one line, no work
+    y_test_given = None if test_data is None else task_targets(test_data, task, task_params,
+                                                               label_sep, check=False)
     if strategy == "linear-probe":
         return _compare_frozen_task(data, task, task_params, y, y_test_given, backbone, seeds,
                                     test_size, val_size, baseline, test_data, head,
@@ -268,7 +263,7 @@ def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
     per_seed: dict[str, list[dict[str, Any]]] = {"transfer": [], "from-scratch": []}
     model, protocol, test = None, "", None
     for seed in seeds:
-        split, protocol = _task_split(y, task, data, test_data, seed, test_size, val_size,
+        split, protocol = task_split(y, task, data, test_data, seed, test_size, val_size,
                                       0 if y_test_given is None else len(y_test_given))
         X_test = test_data.X if test_data is not None else take(data.X, split.test)
         y_test = y_test_given if test_data is not None else _pick(y, split.test)
@@ -284,7 +279,7 @@ def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
                                                                                      None)
         for name, est in models.items():
             est.fit(take(data.X, split.train), _pick(y, split.train), *val)
-            per_seed[name].append(_task_scores(est, task, X_test, y_test))
+            per_seed[name].append(task_scores(est, task, X_test, y_test))
         if model is None:
             model, test = models["transfer"], (X_test, y_test)
     if task == "multilabel":
@@ -298,8 +293,48 @@ def compare_task(data: Dataset, task: str, task_params: dict[str, Any] | None,
                       test=test)
 
 
-def _task_split(y: Any, task: str, data: Dataset, test_data: Dataset | None, seed: int,
-                test_size: float, val_size: float, n_test: int) -> tuple[Any, str]:
+def task_targets(data: Dataset, task: str, task_params: dict[str, Any] | None = None,
+                 label_sep: str = "|", check: bool = True) -> Any:
+    """The targets of a multi-label or regression ``task`` in ``data``, checked.
+
+    Parameters
+    ----------
+    data : Dataset
+        Labelled data: label cells (``a|b``) or 0/1 label columns (``--label-columns``)
+        for ``multilabel``, numbers for ``regression``.
+    task : str
+        ``"multilabel"`` or ``"regression"``.
+    task_params : dict or None
+        Options of the task (:func:`~transferkit.tasks.make_task`).
+    label_sep : str
+        The separator between a row's labels in a label cell.
+    check : bool
+        Fit the task on them (training targets), which refuses, e.g., a multi-label set
+        with one label or constant regression targets.
+
+    Returns
+    -------
+    list or numpy.ndarray
+        Label sets (a list of N tuples) or float values (N,).
+
+    Raises
+    ------
+    TransferkitError
+        One line for targets the task cannot take.
+    """
+    from .tasks import Regression, label_sets, make_task
+
+    if task == "multilabel":
+        y = label_sets(data.y, label_sep, data.meta.get("label_columns"))
+    else:
+        y = Regression.encode_values(data.y, f"{data.name}'s labels")
+    if check:
+        make_task(task, **(task_params or {})).fit(y)
+    return y
+
+
+def task_split(y: Any, task: str, data: Dataset, test_data: Dataset | None, seed: int,
+               test_size: float, val_size: float, n_test: int) -> tuple[Any, str]:
     """The seeded split of a multi-label (stratified by label set) or regression (random)
     task and its protocol."""
     strata = (np.array(["|".join(t) for t in y]) if task == "multilabel"
@@ -346,8 +381,9 @@ def seeded_split(strata: np.ndarray, data: Dataset, test_data: Dataset | None, n
     return split, protocol
 
 
-def _task_scores(est: Any, task: str, X_test: Any, y_test: Any) -> dict[str, Any]:
-    """Test metrics of a fitted multi-label or regression estimator."""
+def task_scores(est: Any, task: str, X_test: Any, y_test: Any) -> dict[str, Any]:
+    """Metrics (:data:`TASK_METRICS`) of a fitted multi-label or regression estimator on
+    ``X_test`` and its targets ``y_test`` (label sets or values)."""
     from .tasks import Regression
 
     predictions = outputs(est, X_test)
@@ -386,7 +422,7 @@ def _compare_frozen_task(data: Dataset, task: str, task_params: dict[str, Any] |
     chosen: dict[str, list[dict[str, Any]]] = {"transfer": [], "from-scratch": []}
     model, protocol, baseline_desc, test = None, "", "", None
     for seed in seeds:
-        split, protocol = _task_split(y, task, data, test_data, seed, test_size, val_size,
+        split, protocol = task_split(y, task, data, test_data, seed, test_size, val_size,
                                       0 if y_test_given is None else len(y_test_given))
         X_test = test_data.X if test_data is not None else take(data.X, split.test)
         y_test = y_test_given if test_data is not None else _pick(y, split.test)
@@ -398,7 +434,7 @@ def _compare_frozen_task(data: Dataset, task: str, task_params: dict[str, Any] |
                                                                                      None)
         for name, est in models.items():
             est.fit(take(data.X, split.train), _pick(y, split.train), *val)
-            per_seed[name].append(_task_scores(est, task, X_test, y_test))
+            per_seed[name].append(task_scores(est, task, X_test, y_test))
             chosen[name].append(est.chosen_)
         if model is None:
             model, test = models["transfer"], (X_test, y_test)

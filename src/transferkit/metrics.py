@@ -124,10 +124,12 @@ UNSCALED = ("mae", "rmse", "r2", "dev_score")  # dev_score: a label-free score, 
 
 def format_metric(v: Any, key: str = "") -> str:
     """A metric value as the tables show it: a percentage with two decimals (``mean ± sd``
-    for a ``(mean, sd)`` pair), or as it is for :data:`UNSCALED` metrics; ``-`` for None."""
+    for a ``(mean, sd)`` pair), or as it is for :data:`UNSCALED` metrics (also as the
+    validation score ``val_<metric>``); ``-`` for None."""
     if v is None:
         return "-"
-    if key.rsplit("/", 1)[-1] in UNSCALED:  # also a multi-task column "size/mae"
+    # also a multi-task column "size/mae", and a tune table's validation score "val_r2"
+    if key.rsplit("/", 1)[-1].removeprefix("val_") in UNSCALED:
         return (f"{v[0]:.4g} ± {v[1]:.2g}" if isinstance(v, list | tuple) else f"{v:.4g}")
     if isinstance(v, list | tuple):
         return f"{100 * v[0]:.2f} ± {100 * v[1]:.2f}"

@@ -43,6 +43,10 @@ DEFAULT_STRATEGIES = ("linear-probe", "partial", "finetune")
 STUDY_FILE = "study.db"
 #: the study's user attribute holding the settings a resumed run must share
 SETTINGS_ATTR = "transferkit_settings"
+#: each task's objective: the validation metric maximised, and its name in words
+OBJECTIVES = {"classification": ("accuracy", "validation accuracy"),
+              "multilabel": ("map", "validation mAP"),
+              "regression": ("r2", "validation R²")}
 #: a running trial with no heartbeat for this long belongs to a killed process
 GRACE_S = 120
 
@@ -134,20 +138,44 @@ class TuneSpace:
         Passed to the strategies' ``search_space`` (``layer_groups``).
     batch_size, engine, threshold_metric
         Fixed settings of every fit.
+    task : str
+        ``"classification"``, ``"multilabel"`` (targets: label sets; validation mAP is the
+        objective) or ``"regression"`` (targets: values; validation R², which orders
+        trials as validation RMSE does). ``head`` None takes the task's default head.
     """
 
     strategies: tuple[str, ...]
     backbone: str
-    head: str = "logistic"
+    head: str | None = "logistic"
     epochs: int = 3
     context: dict[str, Any] = field(default_factory=dict)
     batch_size: int | None = None
     engine: str = "auto"
     threshold_metric: str | None = "f1"
+    task: str = "classification"
 
-    #: the objective in words and as a metric name (the comparison's column)
-    objective_name = "validation accuracy"
-    objective_key = "val_accuracy"
+    @property
+    def objective_metric(self) -> str:
+        """The validation metric a trial maximises."""
+        return OBJECTIVES[self.task][0]
+
+    @property
+    def objective_name(self) -> str:
+        """The objective in words."""
+        return OBJECTIVES[self.task][1]
+
+    @property
+    def objective_key(self) -> str:
+        """The objective as a metric name (the comparison's column)."""
+        return f"val_{self.objective_metric}"
+
+    @property
+    def shown(self) -> tuple[str, ...]:
+        """The test metrics of the comparison table."""
+        from .experiment import TASK_METRICS
+        from .metrics import SHOWN
+
+        return TASK_METRICS.get(self.task, SHOWN)
 
     def check(self) -> None:
         """Refuse, in one line, a space where nothing is searched (no strategy, or one
@@ -158,9 +186,13 @@ class TuneSpace:
         TransferkitError
         """
         from .finetune.strategies import STRATEGIES
-        from .heads import HEADS
+        from .heads import HEADS, head_for_task
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per in-memory study
+        if self.task not in OBJECTIVES:
+            raise TransferkitError(f"tune cannot search a {self.task} task",
+                                   f"use --task {', '.join(OBJECTIVES)}")
+        self.head = head_for_task(self.head, self.task)  # one line for another task's head
         if not self.strategies:
             raise TransferkitError("the search space is empty: no strategy to try",
                                    "name at least one, e.g. --strategies linear-probe,partial")
@@ -230,7 +262,8 @@ class TuneSpace:
         """What a resumed study must share with the run that started it."""
         return {"strategies": list(self.strategies), "backbone": self.backbone,
                 "head": self.head, "epochs": self.epochs, "batch_size": self.batch_size,
-                "threshold_metric": self.threshold_metric}
+                "threshold_metric": self.threshold_metric,
+                **({"task": self.task} if self.task != "classification" else {})}
 
     def fit(self, config: Mapping[str, Any], split: FixedSplit,
             callbacks: Sequence[Callback] = ()) -> Any:
@@ -239,18 +272,22 @@ class TuneSpace:
         validation part; the head is not refit on train + validation, so the validation
         score stays a held-out score. ``callbacks``: further loop callbacks (e.g.
         :class:`OptunaPruning`), unused by the frozen path."""
-        from .estimator import TransferClassifier
+        from .estimator import TransferClassifier, TransferRegressor
 
-        common = {"backbone": self.backbone, "threshold_metric": self.threshold_metric,
-                  "refit": False, "random_state": 0, "engine": self.engine,
-                  "batch_size": self.batch_size}
-        if self.frozen(config["strategy"]):
-            clf = TransferClassifier(head=config["head"],
-                                     head_params=config["head_params"] or None, **common)
+        frozen = self.frozen(config["strategy"])
+        threshold = {"classification": self.threshold_metric,  # as `transferkit fit` does
+                     "multilabel": "f1" if frozen else None}.get(self.task)
+        estimator = TransferRegressor if self.task == "regression" else TransferClassifier
+        common = {"backbone": self.backbone, "threshold_metric": threshold, "refit": False,
+                  "random_state": 0, "engine": self.engine, "batch_size": self.batch_size,
+                  "task": self.task}
+        if frozen:
+            clf = estimator(head=config["head"], head_params=config["head_params"] or None,
+                            **common)
         else:
             loop = dict(config["loop"])
             lr = loop.pop("lr", None)
-            clf = TransferClassifier(
+            clf = estimator(
                 strategy=config["strategy"], strategy_params=config["strategy_params"] or None,
                 epochs=self.epochs, lr=lr, finetune_params={**loop, "verbose": False},
                 **common)
@@ -258,14 +295,23 @@ class TuneSpace:
                        callbacks=callbacks)
 
     def objective(self, clf: Any, split: FixedSplit) -> float:
-        """A trial's value: the fitted ``clf``'s validation accuracy (higher is better)."""
-        return float(scores(clf, split.X_val, split.y_val)["accuracy"])
+        """A trial's value: the fitted ``clf``'s validation score, :attr:`objective_metric`
+        (higher is better)."""
+        return float(self.scores(clf, split.X_val, split.y_val)[self.objective_metric])
 
     def test_scores(self, clf: Any, split: FixedSplit) -> dict[str, Any]:
         """The test metrics of ``clf`` (``{}`` when the split has no test part)."""
         if split.X_test is None:
             return {}
-        return scores(clf, split.X_test, split.y_test)
+        return self.scores(clf, split.X_test, split.y_test)
+
+    def scores(self, clf: Any, X: Any, y: Any) -> dict[str, Any]:
+        """The task's metrics of a fitted ``clf`` on ``X`` and its targets ``y``."""
+        if self.task == "classification":
+            return scores(clf, X, y)
+        from .experiment import task_scores
+
+        return task_scores(clf, self.task, X, y)
 
 
 @dataclass
@@ -285,8 +331,14 @@ class AdaptSpace(TuneSpace):
     head: str = ""
     threshold_metric: str | None = None
 
-    objective_name = "label-free DEV score"
-    objective_key = "dev_score"
+    @property
+    def objective_name(self) -> str:
+        return "label-free DEV score"
+
+    @property
+    def objective_key(self) -> str:
+        return "dev_score"
+
     DEFAULT_LR = 1e-3  # `transferkit adapt`'s
 
     def check(self) -> None:
@@ -500,13 +552,11 @@ class TuneResult:
     def rows(self) -> list[tuple[str, dict[str, Any]]]:
         """The comparison: the shown test metrics (:data:`~transferkit.metrics.SHOWN`) and
         the objective of the best and the default configuration."""
-        from .metrics import SHOWN
-
         n = _finished(self.study)
         key = self.space.objective_key
 
         def shown(test: Mapping[str, Any], value: float) -> dict[str, Any]:
-            return {**{k: test[k] for k in SHOWN if k in test}, key: value}
+            return {**{k: test[k] for k in self.space.shown if k in test}, key: value}
 
         rows = [(f"tuned, best of {n} trials ({self.space.describe(self.best_config)})",
                  shown(self.best_test, self.best_val))]
@@ -517,9 +567,9 @@ class TuneResult:
 
     def table(self) -> str:
         """:meth:`rows` as a text table."""
-        from .metrics import SHOWN, format_table
+        from .metrics import format_table
 
-        return format_table(self.rows(), (*SHOWN, self.space.objective_key))
+        return format_table(self.rows(), (*self.space.shown, self.space.objective_key))
 
 
 def trial_records(study: optuna.Study) -> list[dict[str, Any]]:
