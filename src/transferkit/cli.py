@@ -160,13 +160,13 @@ def _label_columns(args: argparse.Namespace, path: str) -> list[str] | None:
     return columns
 
 
-
 def _add_engine_option(parser: argparse.ArgumentParser) -> None:
     """``--engine``: the feature-extraction engines of :data:`transferkit.features.ENGINES`."""
     from .features import ENGINES
 
     parser.add_argument("--engine", default="auto",
                         help=f"{' | '.join(ENGINES)} [auto]")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
