@@ -1575,7 +1575,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from .data.split import stratified_split
     from .results import read_results
     from .tune import (
         DEFAULT_STRATEGIES,
@@ -1654,18 +1653,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
         backbone = load_backbone(space.backbone)
         check_modality(backbone, data.modality)
         space.context["layer_groups"] = len(backbone.layer_groups())
+    from .experiment import task_split, task_targets
+
     if args.task == "classification":
         y = np.asarray(data.y)
-        split = stratified_split(y, args.test_size, args.val_size, 0, given=data.split)
-        split_protocol = split.protocol
         what = f"{len(np.unique(y))} classes"
     else:
-        from .experiment import task_split, task_targets
-
         y = task_targets(data, args.task, None, args.label_sep)
-        split, split_protocol = task_split(y, args.task, data, None, 0, args.test_size,
-                                           args.val_size, 0)
         what = args.task
+    split, split_protocol = task_split(y, args.task, data, None, 0, args.test_size,
+                                       args.val_size, 0)
     fixed = FixedSplit(*(take(part, idx) for idx in (split.train, split.val, split.test)
                          for part in (data.X, y)), split_protocol)
     if space.frozen(strategies[0]) or "linear-probe" in strategies:  # one extraction pass

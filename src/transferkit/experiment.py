@@ -335,10 +335,14 @@ def task_targets(data: Dataset, task: str, task_params: dict[str, Any] | None = 
 
 def task_split(y: Any, task: str, data: Dataset, test_data: Dataset | None, seed: int,
                test_size: float, val_size: float, n_test: int) -> tuple[Any, str]:
-    """The seeded split of a multi-label (stratified by label set) or regression (random)
-    task and its protocol."""
-    strata = (np.array(["|".join(t) for t in y]) if task == "multilabel"
-              else np.zeros(len(y)))
+    """The seeded split of a task and its protocol: stratified by class
+    (classification) or by label set (multi-label), random for regression."""
+    if task == "classification":
+        strata = np.asarray(y)
+    elif task == "multilabel":
+        strata = np.array(["|".join(t) for t in y])
+    else:
+        strata = np.zeros(len(y))
     return seeded_split(strata, data, test_data, n_test, test_size, val_size, seed,
                         stratified=task != "regression")
 
